@@ -1,0 +1,132 @@
+"""The stack of active policies and the guard layers installed to enforce it.
+
+Every change to the stack (a blocker entered or exited, ``install_all``, ``uninstall_all``)
+recomputes the effective policy and reconciles the installed guards with it: a guard whose
+options changed gets its new layer installed *before* the old one is removed, so there is
+no moment without a guard. Once the runtime is sealed nothing is removed any more: entries
+stay on the stack and new layers are added on top, so a policy can only get stricter.
+"""
+
+from __future__ import annotations
+
+import _thread
+
+from hermetic._runtime import RUNTIME, GuardRuntime
+from hermetic.errors import HermeticError
+from hermetic.policy import BlockConfig
+from hermetic.registry import registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
+
+    from hermetic.contract import Guard
+
+
+class Entry:
+    """One policy on the stack (identity matters: the same config may be pushed twice)."""
+
+    __slots__ = ("config",)
+
+    def __init__(self, config: BlockConfig) -> None:
+        """Wrap ``config`` as a stack entry."""
+        self.config = config
+
+
+class _Layer:
+    __slots__ = ("guard", "options", "handle")
+
+    def __init__(self, guard: Guard, options: Dict[str, Any], handle: GuardRuntime) -> None:
+        self.guard = guard
+        self.options = options
+        self.handle = handle
+
+
+class Activation:
+    """The process-wide policy stack."""
+
+    def __init__(self) -> None:
+        """Start with nothing active."""
+        self._lock = _thread.RLock()
+        self._entries: List[Entry] = []
+        self._layers: Dict[str, List[_Layer]] = {}
+
+    def effective(self) -> BlockConfig:
+        """The merge (stricter wins) of every policy on the stack."""
+        with self._lock:
+            merged = BlockConfig._from_values({})
+            for entry in self._entries:
+                merged = merged | entry.config
+            return merged
+
+    def installed(self) -> Dict[str, Dict[str, Any]]:
+        """``{guard name: options}`` of the newest layer of each installed guard."""
+        with self._lock:
+            return {name: dict(layers[-1].options) for name, layers in self._layers.items()}
+
+    def push(self, config: BlockConfig) -> Entry:
+        """Activate ``config`` on top of the stack; undo the push if a guard fails."""
+        entry = Entry(config)
+        with self._lock:
+            self._entries.append(entry)
+            try:
+                self._reconcile()
+            except BaseException:
+                self._entries.remove(entry)
+                try:
+                    self._reconcile()  # put back exactly what was active before the push
+                except Exception:
+                    pass  # the original error is the one worth reporting
+                raise
+        return entry
+
+    def pop(self, entry: Entry) -> None:
+        """Deactivate ``entry`` (a no-op in a sealed process: the policy is frozen)."""
+        with self._lock:
+            if RUNTIME.sealed or entry not in self._entries:
+                return
+            self._entries.remove(entry)
+            self._reconcile()
+
+    def clear(self) -> None:
+        """Deactivate everything (a no-op in a sealed process)."""
+        with self._lock:
+            if RUNTIME.sealed:
+                return
+            self._entries.clear()
+            self._reconcile()
+
+    def _reconcile(self) -> None:
+        effective = self.effective()
+        desired = effective.guard_options()
+        RUNTIME.trace = bool(effective.trace)
+        guards = registry().guards
+        for name, options in desired.items():
+            layers = self._layers.get(name, [])
+            if layers and layers[-1].options == options:
+                continue
+            guard = guards[name]
+            handle = GuardRuntime(RUNTIME, name)
+            try:
+                guard.install(options, handle)
+            except Exception as exc:
+                handle.undo()
+                raise HermeticError(
+                    f"guard {name!r} could not be installed: {type(exc).__name__}: {exc} "
+                    f"(reinstall {guard.distribution or 'the distribution that provides it'})"
+                ) from exc
+            if not RUNTIME.sealed:
+                for old in layers:
+                    old.guard.uninstall(old.handle)
+                layers = []
+            self._layers[name] = [*layers, _Layer(guard, options, handle)]
+        if RUNTIME.sealed:
+            return
+        for name in [n for n in self._layers if n not in desired]:
+            for old in self._layers.pop(name):
+                old.guard.uninstall(old.handle)
+        if effective.sealed:
+            RUNTIME.seal()
+
+
+ACTIVATION = Activation()

@@ -1,0 +1,454 @@
+"""hermetic's runtime: the enforcement machinery shared by both delivery modes.
+
+In-process this file is the module ``hermetic._runtime``. For the bootstrap, the assembler
+copies its source verbatim to the top of a generated ``sitecustomize.py`` that runs in an
+interpreter where hermetic may not be installed. So this module imports only the standard
+library, keeps its start-up cost low (no ``typing``, ``threading`` or ``functools`` at run
+time), and knows nothing about guards beyond the handle it gives each one.
+
+It owns: the ``PolicyViolation`` type, ``trace`` output, the sealed flag, the single
+process-wide audit hook with its per-event dispatch table, and reversible, layered
+monkey-patches. Guards reach all of it through a :class:`GuardRuntime` handle.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import _thread
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import CodeType
+    from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
+
+    AuditHandler = Callable[[str, Tuple[Any, ...]], None]
+
+try:
+    # When hermetic is importable the bootstrap raises the very same class, so
+    # ``except PolicyViolation`` behaves identically in both delivery modes.
+    from hermetic.errors import HermeticError, PolicyViolation
+except Exception:  # hermetic is not importable here (a foreign interpreter)
+
+    class HermeticError(RuntimeError):  # type: ignore[no-redef]
+        """Base for hermetic failures (bootstrap copy of ``hermetic.errors``)."""
+
+    class PolicyViolation(HermeticError):  # type: ignore[no-redef]
+        """Raised when a guard blocks an action (bootstrap copy)."""
+
+        def __init__(
+            self, message: str, *, guard: Optional[str] = None, target: Optional[str] = None
+        ) -> None:
+            super().__init__(message)
+            self.guard = guard
+            self.target = target
+
+
+SELFTEST_EVENT = "hermetic.selftest"
+
+
+class _Patch:
+    """One layer of one patched attribute.
+
+    ``previous`` is what the replacement delegates to; it is looked up at call time so a
+    layer underneath can be removed (spliced out) while this one stays in place.
+    """
+
+    __slots__ = ("owner", "attr", "had", "raw", "previous", "replacement", "live")
+
+    def __init__(self, owner: Any, attr: str) -> None:
+        namespace = vars(owner)
+        self.owner = owner
+        self.attr = attr
+        self.had = attr in namespace
+        self.raw = namespace.get(attr)
+        self.previous: Any = getattr(owner, attr)
+        self.replacement: Any = None
+        self.live = True
+
+
+def _copy_identity(wrapper: Any, wrapped: Any) -> None:
+    # Deliberately no ``__wrapped__``: it would hand the original to anyone who asks.
+    for name in ("__name__", "__qualname__", "__doc__", "__module__"):
+        try:
+            setattr(wrapper, name, getattr(wrapped, name))
+        except (AttributeError, TypeError):
+            pass
+
+
+class Runtime:
+    """Process-wide enforcement state: audit dispatch, patches, trace and seal."""
+
+    def __init__(self) -> None:
+        self.trace = False
+        self._sealed = False
+        # event name -> handlers. Mutated in place only: the hook closes over this dict.
+        self._handlers: Dict[str, Tuple[AuditHandler, ...]] = {}
+        self._hook_live = False
+        self._patches: List[_Patch] = []
+        self._reentry = _thread._local()
+
+    # -- seal ---------------------------------------------------------------------------
+    @property
+    def sealed(self) -> bool:
+        """True once :meth:`seal` ran: nothing can be uninstalled any more."""
+        return self._sealed
+
+    def seal(self) -> None:
+        """Freeze everything installed so far for the rest of the process."""
+        self._sealed = True
+
+    # -- violations ---------------------------------------------------------------------
+    def violation(
+        self,
+        guard: str,
+        what: str,
+        target: Any = None,
+        reason: Optional[str] = None,
+        hint: Optional[str] = None,
+    ) -> PolicyViolation:
+        """Build (and trace) the exception for a blocked action; the caller raises it."""
+        message = "%s: %s" % (reason or ("%s guard blocked" % guard), what)
+        if hint:
+            message += " (%s)" % hint
+        tgt = None if target is None else str(target)
+        exc = PolicyViolation(message, guard=guard, target=tgt)
+        exc.what = what  # type: ignore[attr-defined]  # the short form the CLI prints
+        if self.trace:
+            line = "hermetic: blocked %s: %s" % (guard, what)
+            if tgt is not None and tgt not in what:
+                line += " (%s)" % tgt
+            try:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+            except Exception:
+                pass
+        return exc
+
+    # -- audit layer --------------------------------------------------------------------
+    def _ensure_hook(self) -> None:
+        if self._hook_live:
+            return
+        handlers = self._handlers
+        reentry = self._reentry
+
+        def _hermetic_audit_hook(event: str, args: Tuple[Any, ...]) -> None:
+            # The fast path is this one lookup: it runs for every audited event in the
+            # process, forever, whether or not a policy is active.
+            found = handlers.get(event)
+            if found is None:
+                return
+            if getattr(reentry, "busy", False):
+                return  # an event raised by a handler's own work
+            reentry.busy = True
+            try:
+                for handler in found:
+                    handler(event, args)
+            finally:
+                reentry.busy = False
+
+        seen: List[Any] = []
+        token = object()
+        handlers[SELFTEST_EVENT] = (lambda _event, args: seen.append(args[0]),)
+        try:
+            sys.addaudithook(_hermetic_audit_hook)
+            sys.audit(SELFTEST_EVENT, token)
+        finally:
+            del handlers[SELFTEST_EVENT]
+        if token not in seen:
+            # sys.addaudithook silently adds nothing when an existing hook objects.
+            raise HermeticError(
+                "hermetic could not add its audit hook (another audit hook refused it); "
+                "refusing to run with guards that would be weaker than asked"
+            )
+        self._hook_live = True
+
+    def subscribe(self, event: str, handler: AuditHandler) -> None:
+        """Call ``handler(event, args)`` for every audit ``event`` from now on."""
+        self._ensure_hook()
+        self._handlers[event] = self._handlers.get(event, ()) + (handler,)
+
+    def unsubscribe(self, event: str, handler: AuditHandler) -> None:
+        """Stop dispatching ``event`` to ``handler`` (a no-op once sealed)."""
+        if self._sealed:
+            return
+        remaining = tuple(h for h in self._handlers.get(event, ()) if h is not handler)
+        if remaining:
+            self._handlers[event] = remaining
+        else:
+            self._handlers.pop(event, None)
+
+    @property
+    def hook_live(self) -> bool:
+        """True once the process-wide audit hook has been added and verified."""
+        return self._hook_live
+
+    def subscribed_events(self) -> Tuple[str, ...]:
+        """The audit events that currently have at least one handler."""
+        return tuple(self._handlers)
+
+    # -- patch layer --------------------------------------------------------------------
+    def patch(self, owner: Any, attr: str, build: Callable[[_Patch], Any]) -> _Patch:
+        """Replace ``owner.attr`` with ``build(record)``; undo with :meth:`unpatch`."""
+        record = _Patch(owner, attr)
+        replacement = build(record)
+        _copy_identity(replacement, record.previous)
+        record.replacement = replacement
+        setattr(owner, attr, replacement)
+        self._patches.append(record)
+        return record
+
+    def unpatch(self, record: _Patch) -> None:
+        """Remove one patch layer, wherever it sits in the chain (a no-op once sealed)."""
+        if self._sealed or record not in self._patches:
+            return
+        record.live = False
+        self._patches.remove(record)
+        owner, attr = record.owner, record.attr
+        if vars(owner).get(attr) is record.replacement:
+            if record.had:
+                setattr(owner, attr, record.raw)
+            else:
+                delattr(owner, attr)
+            return
+        for above in self._patches:
+            if above.owner is owner and above.attr == attr and above.raw is record.replacement:
+                # Splice this layer out: the one above now delegates to what we wrapped.
+                above.had, above.raw, above.previous = record.had, record.raw, record.previous
+                return
+        # Foreign code patched over us; our replacement stays in its chain but passes through.
+
+
+class GuardRuntime:
+    """The ``runtime`` a guard's ``install(options, runtime)`` receives.
+
+    One handle per installed layer of one guard: everything registered through it is
+    undone together by :meth:`undo`, so two layers of the same guard can coexist while a
+    policy changes (the new one is installed before the old one is removed, leaving no
+    unguarded gap).
+    """
+
+    def __init__(self, core: Runtime, name: str) -> None:
+        self.name = name
+        self._core = core
+        self._records: List[_Patch] = []
+        self._subscriptions: List[Tuple[str, AuditHandler]] = []
+
+    @property
+    def trace(self) -> bool:
+        """Whether blocked actions are reported on stderr."""
+        return self._core.trace
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the process is sealed (nothing will ever be uninstalled)."""
+        return self._core.sealed
+
+    def violation(
+        self,
+        what: str,
+        target: Any = None,
+        *,
+        reason: Optional[str] = None,
+        hint: Optional[str] = None,
+    ) -> PolicyViolation:
+        """Return a traced ``PolicyViolation`` for this guard; raise it yourself."""
+        return self._core.violation(self.name, what, target, reason, hint)
+
+    def deny(
+        self,
+        what: str,
+        target: Any = None,
+        *,
+        reason: Optional[str] = None,
+        hint: Optional[str] = None,
+    ) -> NoReturn:
+        """Raise a ``PolicyViolation`` for this guard."""
+        raise self._core.violation(self.name, what, target, reason, hint)
+
+    def check_before(self, owner: Any, attr: str, check: Callable[..., Any]) -> None:
+        """Patch ``owner.attr`` so ``check(*args, **kwargs)`` runs before every call.
+
+        ``check`` raises (usually through :meth:`deny`) to refuse the call; otherwise the
+        original runs with the same arguments. For methods, ``args[0]`` is ``self``.
+        """
+
+        def build(record: _Patch) -> Any:
+            def hermetic_guarded(*args: Any, **kwargs: Any) -> Any:
+                if record.live:
+                    check(*args, **kwargs)
+                return record.previous(*args, **kwargs)
+
+            return hermetic_guarded
+
+        self._records.append(self._core.patch(owner, attr, build))
+
+    def wrap(self, owner: Any, attr: str, around: Callable[..., Any]) -> None:
+        """Patch ``owner.attr`` with ``around(original, *args, **kwargs)``.
+
+        For guards that change behaviour rather than only refusing (for example answering
+        a lookup as absent). ``original`` is the callable this layer wraps.
+        """
+
+        def build(record: _Patch) -> Any:
+            def hermetic_wrapped(*args: Any, **kwargs: Any) -> Any:
+                if record.live:
+                    return around(record.previous, *args, **kwargs)
+                return record.previous(*args, **kwargs)
+
+            return hermetic_wrapped
+
+        self._records.append(self._core.patch(owner, attr, build))
+
+    def on_audit(self, event: str, handler: AuditHandler) -> None:
+        """Subscribe ``handler(event, args)`` to a PEP 578 audit event.
+
+        The audit layer outlives the patches: it sees captured references and C-level
+        paths, and it keeps enforcing in a sealed process even if every patch is undone.
+        """
+        self._core.subscribe(event, handler)
+        self._subscriptions.append((event, handler))
+
+    def undo(self) -> None:
+        """Remove every patch and audit handler of this layer (a no-op once sealed)."""
+        if self._core.sealed:
+            return
+        for record in reversed(self._records):
+            self._core.unpatch(record)
+        for event, handler in self._subscriptions:
+            self._core.unsubscribe(event, handler)
+        self._records = []
+        self._subscriptions = []
+
+
+RUNTIME = Runtime()
+
+
+# -- bootstrap ----------------------------------------------------------------------------
+# Everything below runs only inside a generated sitecustomize.py; it is here (not in the
+# assembler's template) so that it is one piece of ordinary, tested Python.
+
+
+def _fragment_code(here: str, name: str, digest: str, source: str) -> CodeType:
+    """Compile a guard fragment once per interpreter version, like a ``.pyc``."""
+    import marshal
+
+    tag = sys.implementation.cache_tag
+    path = None
+    if tag:
+        path = os.path.join(here, "__pycache__", "%s-%s.%s.code" % (name, digest, tag))
+        try:
+            with open(path, "rb") as cached:
+                code = marshal.loads(cached.read())
+            if type(code) is type(_fragment_code.__code__):
+                return code  # type: ignore[no-any-return]
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    code = compile(source, "<hermetic guard %s>" % name, "exec", dont_inherit=True)
+    if path is not None and not sys.dont_write_bytecode:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = "%s.%d.tmp" % (path, os.getpid())
+            with open(tmp, "wb") as out:
+                out.write(marshal.dumps(code))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return code
+
+
+def _chain_sitecustomize(here: str) -> None:
+    """Import the sitecustomize this interpreter would have loaded without hermetic."""
+    own = sys.modules.get("sitecustomize")
+    real_here = os.path.realpath(here)
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != real_here]
+    sys.modules.pop("sitecustomize", None)
+    try:
+        __import__("sitecustomize")
+    except ImportError as exc:
+        if exc.name != "sitecustomize":
+            _report_chain_error(exc)
+    except Exception as exc:
+        _report_chain_error(exc)
+    finally:
+        if "sitecustomize" not in sys.modules and own is not None:
+            sys.modules["sitecustomize"] = own
+
+
+def _report_chain_error(exc: BaseException) -> None:
+    # The same tolerance site.py shows a broken sitecustomize: say so and carry on.
+    sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n")
+    sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
+
+
+def _install_excepthook(exit_code: int) -> None:
+    """End the process with ``exit_code`` and one line when a violation is uncaught."""
+    previous = sys.excepthook
+
+    def hermetic_excepthook(kind: Any, value: Any, tb: Any) -> None:
+        if not isinstance(value, PolicyViolation):
+            previous(kind, value, tb)
+            return
+        if RUNTIME.trace:
+            previous(kind, value, tb)
+        what = getattr(value, "what", None) or str(value)
+        try:
+            sys.stderr.write("hermetic: blocked %s: %s\n" % (value.guard or "policy", what))
+        except Exception:
+            pass
+        try:
+            import atexit
+
+            atexit._run_exitfuncs()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os._exit(exit_code)
+
+    sys.excepthook = hermetic_excepthook
+
+
+def _boot(
+    policy: Dict[str, Any],
+    fragments: Sequence[Tuple[str, str, str]],
+    origin: str,
+) -> None:
+    """Install the embedded policy; called at the end of a generated sitecustomize.py.
+
+    ``fragments`` holds ``(guard name, source digest, source)`` per enabled guard and
+    ``policy["guards"]`` the options for each. A guard that cannot be installed ends the
+    process (exit 2): never run the target weaker than asked.
+    """
+    here = os.path.dirname(os.path.abspath(origin))
+    options = policy["guards"]
+    RUNTIME.trace = bool(policy.get("trace"))
+    current = ""
+    try:
+        # Compile and execute every fragment before installing any of them: an installed
+        # code-exec or filesystem guard would otherwise refuse the loading itself.
+        namespaces = []
+        for name, digest, source in fragments:
+            current = name
+            namespace: Dict[str, Any] = {"__name__": "hermetic_guard_" + name}
+            exec(_fragment_code(here, name, digest, source), namespace)
+            namespaces.append((name, namespace))
+        for name, namespace in namespaces:
+            current = name
+            namespace["install"](dict(options[name]), GuardRuntime(RUNTIME, name))
+    except Exception as exc:
+        sys.stderr.write(
+            "hermetic: bootstrap failed: guard %r could not be installed: %s: %s\n"
+            % (current, type(exc).__name__, exc)
+        )
+        sys.stderr.flush()
+        os._exit(2)
+    if policy.get("sealed"):
+        RUNTIME.seal()
+    exit_code = policy.get("violation_exit_code")
+    if exit_code is not None:
+        _install_excepthook(int(exit_code))
+    _chain_sitecustomize(here)

@@ -1,0 +1,1 @@
+"""hermetic-fs: the ``filesystem`` guard (work in progress)."""

@@ -1,0 +1,1 @@
+"""hermetic-imports: the ``imports``, ``code_exec`` and ``interpreter`` guards."""

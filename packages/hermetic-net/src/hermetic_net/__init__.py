@@ -1,0 +1,1 @@
+"""hermetic-net: the ``network`` guard (work in progress)."""

@@ -1,0 +1,1 @@
+"""hermetic-proc: the ``subprocess`` and ``environment`` guards (work in progress)."""
