@@ -13,17 +13,18 @@ monkey-patches. Guards reach all of it through a :class:`GuardRuntime` handle.
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import os
 import sys
 
-import _thread
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import CodeType
-    from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
+    from typing import Any, Callable, NoReturn
 
-    AuditHandler = Callable[[str, Tuple[Any, ...]], None]
+    AuditHandler = Callable[[str, tuple[Any, ...]], None]
 
 try:
     # When hermetic is importable the bootstrap raises the very same class, so
@@ -38,7 +39,7 @@ except Exception:  # hermetic is not importable here (a foreign interpreter)
         """Raised when a guard blocks an action (bootstrap copy)."""
 
         def __init__(
-            self, message: str, *, guard: Optional[str] = None, target: Optional[str] = None
+            self, message: str, *, guard: str | None = None, target: str | None = None
         ) -> None:
             super().__init__(message)
             self.guard = guard
@@ -55,7 +56,7 @@ class _Patch:
     layer underneath can be removed (spliced out) while this one stays in place.
     """
 
-    __slots__ = ("owner", "attr", "had", "raw", "previous", "replacement", "live")
+    __slots__ = ("attr", "had", "live", "owner", "previous", "raw", "replacement")
 
     def __init__(self, owner: Any, attr: str) -> None:
         namespace = vars(owner)
@@ -71,10 +72,8 @@ class _Patch:
 def _copy_identity(wrapper: Any, wrapped: Any) -> None:
     # Deliberately no ``__wrapped__``: it would hand the original to anyone who asks.
     for name in ("__name__", "__qualname__", "__doc__", "__module__"):
-        try:
+        with contextlib.suppress(AttributeError, TypeError):
             setattr(wrapper, name, getattr(wrapped, name))
-        except (AttributeError, TypeError):
-            pass
 
 
 class Runtime:
@@ -84,9 +83,9 @@ class Runtime:
         self.trace = False
         self._sealed = False
         # event name -> handlers. Mutated in place only: the hook closes over this dict.
-        self._handlers: Dict[str, Tuple[AuditHandler, ...]] = {}
+        self._handlers: dict[str, tuple[AuditHandler, ...]] = {}
         self._hook_live = False
-        self._patches: List[_Patch] = []
+        self._patches: list[_Patch] = []
         self._reentry = _thread._local()
 
     # -- seal ---------------------------------------------------------------------------
@@ -105,20 +104,20 @@ class Runtime:
         guard: str,
         what: str,
         target: Any = None,
-        reason: Optional[str] = None,
-        hint: Optional[str] = None,
+        reason: str | None = None,
+        hint: str | None = None,
     ) -> PolicyViolation:
         """Build (and trace) the exception for a blocked action; the caller raises it."""
-        message = "%s: %s" % (reason or ("%s guard blocked" % guard), what)
+        message = "{}: {}".format(reason or (f"{guard} guard blocked"), what)
         if hint:
-            message += " (%s)" % hint
+            message += f" ({hint})"
         tgt = None if target is None else str(target)
         exc = PolicyViolation(message, guard=guard, target=tgt)
-        exc.what = what  # type: ignore[attr-defined]  # the short form the CLI prints
+        exc.what = what  # the short form the CLI prints
         if self.trace:
-            line = "hermetic: blocked %s: %s" % (guard, what)
+            line = f"hermetic: blocked {guard}: {what}"
             if tgt is not None and tgt not in what:
-                line += " (%s)" % tgt
+                line += f" ({tgt})"
             try:
                 sys.stderr.write(line + "\n")
                 sys.stderr.flush()
@@ -133,7 +132,7 @@ class Runtime:
         handlers = self._handlers
         reentry = self._reentry
 
-        def _hermetic_audit_hook(event: str, args: Tuple[Any, ...]) -> None:
+        def _hermetic_audit_hook(event: str, args: tuple[Any, ...]) -> None:
             # The fast path is this one lookup: it runs for every audited event in the
             # process, forever, whether or not a policy is active.
             found = handlers.get(event)
@@ -148,7 +147,7 @@ class Runtime:
             finally:
                 reentry.busy = False
 
-        seen: List[Any] = []
+        seen: list[Any] = []
         token = object()
         handlers[SELFTEST_EVENT] = (lambda _event, args: seen.append(args[0]),)
         try:
@@ -167,7 +166,7 @@ class Runtime:
     def subscribe(self, event: str, handler: AuditHandler) -> None:
         """Call ``handler(event, args)`` for every audit ``event`` from now on."""
         self._ensure_hook()
-        self._handlers[event] = self._handlers.get(event, ()) + (handler,)
+        self._handlers[event] = (*self._handlers.get(event, ()), handler)
 
     def unsubscribe(self, event: str, handler: AuditHandler) -> None:
         """Stop dispatching ``event`` to ``handler`` (a no-op once sealed)."""
@@ -184,7 +183,7 @@ class Runtime:
         """True once the process-wide audit hook has been added and verified."""
         return self._hook_live
 
-    def subscribed_events(self) -> Tuple[str, ...]:
+    def subscribed_events(self) -> tuple[str, ...]:
         """The audit events that currently have at least one handler."""
         return tuple(self._handlers)
 
@@ -232,8 +231,8 @@ class GuardRuntime:
     def __init__(self, core: Runtime, name: str) -> None:
         self.name = name
         self._core = core
-        self._records: List[_Patch] = []
-        self._subscriptions: List[Tuple[str, AuditHandler]] = []
+        self._records: list[_Patch] = []
+        self._subscriptions: list[tuple[str, AuditHandler]] = []
 
     @property
     def trace(self) -> bool:
@@ -250,8 +249,8 @@ class GuardRuntime:
         what: str,
         target: Any = None,
         *,
-        reason: Optional[str] = None,
-        hint: Optional[str] = None,
+        reason: str | None = None,
+        hint: str | None = None,
     ) -> PolicyViolation:
         """Return a traced ``PolicyViolation`` for this guard; raise it yourself."""
         return self._core.violation(self.name, what, target, reason, hint)
@@ -261,8 +260,8 @@ class GuardRuntime:
         what: str,
         target: Any = None,
         *,
-        reason: Optional[str] = None,
-        hint: Optional[str] = None,
+        reason: str | None = None,
+        hint: str | None = None,
     ) -> NoReturn:
         """Raise a ``PolicyViolation`` for this guard."""
         raise self._core.violation(self.name, what, target, reason, hint)
@@ -330,40 +329,18 @@ RUNTIME = Runtime()
 # assembler's template) so that it is one piece of ordinary, tested Python.
 
 
-def _fragment_code(here: str, name: str, digest: str, source: str) -> CodeType:
-    """Compile a guard fragment once per interpreter version, like a ``.pyc``."""
-    import marshal
+def _leave_sys_path(here: str) -> None:
+    """Drop the bootstrap's directory from ``sys.path`` (it stays in ``PYTHONPATH``).
 
-    tag = sys.implementation.cache_tag
-    path = None
-    if tag:
-        path = os.path.join(here, "__pycache__", "%s-%s.%s.code" % (name, digest, tag))
-        try:
-            with open(path, "rb") as cached:
-                code = marshal.loads(cached.read())
-            if type(code) is type(_fragment_code.__code__):
-                return code  # type: ignore[no-any-return]
-        except (OSError, ValueError, EOFError, TypeError):
-            pass
-    code = compile(source, "<hermetic guard %s>" % name, "exec", dont_inherit=True)
-    if path is not None and not sys.dont_write_bytecode:
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = "%s.%d.tmp" % (path, os.getpid())
-            with open(tmp, "wb") as out:
-                out.write(marshal.dumps(code))
-            os.replace(tmp, path)
-        except OSError:
-            pass
-    return code
-
-
-def _chain_sitecustomize(here: str) -> None:
-    """Import the sitecustomize this interpreter would have loaded without hermetic."""
-    own = sys.modules.get("sitecustomize")
+    Done before any guard is installed: the interpreter guard refuses ``sys.path`` changes.
+    """
     real_here = os.path.realpath(here)
     sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != real_here]
-    sys.modules.pop("sitecustomize", None)
+
+
+def _chain_sitecustomize() -> None:
+    """Import the sitecustomize this interpreter would have loaded without hermetic."""
+    own = sys.modules.pop("sitecustomize", None)
     try:
         __import__("sitecustomize")
     except ImportError as exc:
@@ -379,7 +356,7 @@ def _chain_sitecustomize(here: str) -> None:
 def _report_chain_error(exc: BaseException) -> None:
     # The same tolerance site.py shows a broken sitecustomize: say so and carry on.
     sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n")
-    sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
+    sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
 
 
 def _install_excepthook(exit_code: int) -> None:
@@ -393,37 +370,36 @@ def _install_excepthook(exit_code: int) -> None:
         if RUNTIME.trace:
             previous(kind, value, tb)
         what = getattr(value, "what", None) or str(value)
-        try:
-            sys.stderr.write("hermetic: blocked %s: %s\n" % (value.guard or "policy", what))
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):
+            sys.stderr.write("hermetic: blocked {}: {}\n".format(value.guard or "policy", what))
         try:
             import atexit
 
             atexit._run_exitfuncs()
         finally:
             for stream in (sys.stdout, sys.stderr):
-                try:
+                with contextlib.suppress(Exception):
                     stream.flush()
-                except Exception:
-                    pass
             os._exit(exit_code)
 
     sys.excepthook = hermetic_excepthook
 
 
 def _boot(
-    policy: Dict[str, Any],
-    fragments: Sequence[Tuple[str, str, str]],
+    policy: dict[str, Any],
+    fragments: Sequence[tuple[str, str, str]],
     origin: str,
+    load_code: Callable[[str, str, str, str, bool], CodeType],
 ) -> None:
     """Install the embedded policy; called at the end of a generated sitecustomize.py.
 
     ``fragments`` holds ``(guard name, source digest, source)`` per enabled guard and
-    ``policy["guards"]`` the options for each. A guard that cannot be installed ends the
-    process (exit 2): never run the target weaker than asked.
+    ``policy["guards"]`` the options for each; ``load_code`` is the loader at the head of
+    the generated file. A guard that cannot be installed ends the process (exit 2): never
+    run the target weaker than asked.
     """
     here = os.path.dirname(os.path.abspath(origin))
+    always = bool(policy.get("code_cache_always"))
     options = policy["guards"]
     RUNTIME.trace = bool(policy.get("trace"))
     current = ""
@@ -433,16 +409,17 @@ def _boot(
         namespaces = []
         for name, digest, source in fragments:
             current = name
-            namespace: Dict[str, Any] = {"__name__": "hermetic_guard_" + name}
-            exec(_fragment_code(here, name, digest, source), namespace)
+            namespace: dict[str, Any] = {"__name__": "hermetic_guard_" + name}
+            exec(load_code(here, name, digest, source, always), namespace)
             namespaces.append((name, namespace))
+        _leave_sys_path(here)
         for name, namespace in namespaces:
             current = name
             namespace["install"](dict(options[name]), GuardRuntime(RUNTIME, name))
     except Exception as exc:
         sys.stderr.write(
-            "hermetic: bootstrap failed: guard %r could not be installed: %s: %s\n"
-            % (current, type(exc).__name__, exc)
+            f"hermetic: bootstrap failed: guard {current!r} could not be installed: "
+            f"{type(exc).__name__}: {exc}\n"
         )
         sys.stderr.flush()
         os._exit(2)
@@ -451,4 +428,4 @@ def _boot(
     exit_code = policy.get("violation_exit_code")
     if exit_code is not None:
         _install_excepthook(int(exit_code))
-    _chain_sitecustomize(here)
+    _chain_sitecustomize()

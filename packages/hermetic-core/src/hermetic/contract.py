@@ -18,7 +18,8 @@ from hermetic.errors import PolicyError
 # ~10 ms here), and ``ast`` / ``importlib.util`` are imported where they are used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, Callable, Union
 
     from hermetic._runtime import GuardRuntime
 
@@ -59,16 +60,16 @@ class Option:
     """
 
     __slots__ = (
-        "name",
-        "type",
+        "aliases",
         "default",
+        "enables",
         "flags",
         "help",
         "merge",
-        "aliases",
-        "enables",
         "metavar",
+        "name",
         "normalize",
+        "type",
         "value_into",
     )
 
@@ -80,12 +81,12 @@ class Option:
         default: Any = None,
         flags: Sequence[str] = (),
         help: str = "",
-        merge: Optional[MergeRule] = None,
+        merge: MergeRule | None = None,
         aliases: Sequence[str] = (),
         enables: bool = False,
-        metavar: Optional[str] = None,
-        normalize: Optional[Callable[[Any], Any]] = None,
-        value_into: Optional[str] = None,
+        metavar: str | None = None,
+        normalize: Callable[[Any], Any] | None = None,
+        value_into: str | None = None,
     ) -> None:
         """Declare an option; see the class docstring for the arguments."""
         if type not in _KINDS:
@@ -148,13 +149,16 @@ class Option:
                 value = self.normalize(value)
             except (ValueError, TypeError) as exc:
                 raise PolicyError(f"invalid {self.name}: {exc}") from None
-            if self.type is list:
+            if isinstance(value, (list, tuple)):
                 value = tuple(dict.fromkeys(value))
             # Values are embedded in the bootstrap as Python literals: keep them plain.
-            ok = {bool: (bool,), str: (str, type(None)), list: (tuple,)}[self.type]
-            if not isinstance(value, ok) or (
-                self.type is list and not all(isinstance(i, str) for i in value)
-            ):
+            if self.type is list:
+                plain = isinstance(value, tuple) and all(isinstance(i, str) for i in value)
+            elif self.type is str:
+                plain = value is None or isinstance(value, str)
+            else:
+                plain = isinstance(value, bool)
+            if not plain:
                 raise TypeError(f"{self.name}: normalize returned {value!r}, not a {self.type}")
         return value
 
@@ -218,9 +222,9 @@ class Guard:
         self.summary = summary
         self.patch_module = patch_module
         self.options: tuple[Option, ...] = tuple(options)
-        self.distribution: Optional[str] = None
-        self.version: Optional[str] = None
-        self._source: Optional[str] = None
+        self.distribution: str | None = None
+        self.version: str | None = None
+        self._source: str | None = None
         names = [o.name for o in self.options] + [a for o in self.options for a in o.aliases]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -312,7 +316,7 @@ def define_guard(
     return Guard(name, summary=summary, patch_module=patch_module, options=options)
 
 
-def patch_module_problems(source: str, *, own_package: Optional[str] = None) -> list[str]:
+def patch_module_problems(source: str, *, own_package: str | None = None) -> list[str]:
     """List what makes ``source`` unfit to be a patch module (empty when fine).
 
     A patch module must define ``install`` at top level and must not import ``hermetic``
@@ -333,10 +337,8 @@ def patch_module_problems(source: str, *, own_package: Optional[str] = None) -> 
             names = [node.module or ""]
         for n in names:
             if n.split(".")[0] in forbidden:
-                problems.append(f"line {node.lineno}: imports {n}")
-    defined = {
-        n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
+                problems.append(f"line {getattr(node, 'lineno', '?')}: imports {n}")
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     if "install" not in defined:
         problems.append("no top-level install(options, runtime)")
     return problems

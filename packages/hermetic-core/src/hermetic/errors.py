@@ -9,7 +9,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # no run-time import of typing: this module is on the start-up path
-    from typing import Optional
+    pass
 
 
 class HermeticError(RuntimeError):
@@ -25,16 +25,16 @@ class PolicyViolation(HermeticError):
         what: the short description of the attempted action, when a guard provides one.
     """
 
-    guard: Optional[str]
-    target: Optional[str]
-    what: Optional[str] = None
+    guard: str | None
+    target: str | None
+    what: str | None = None
 
     def __init__(
         self,
         message: str,
         *,
-        guard: Optional[str] = None,
-        target: Optional[str] = None,
+        guard: str | None = None,
+        target: str | None = None,
     ) -> None:
         """Create a violation for ``guard`` that blocked ``target``."""
         super().__init__(message)
@@ -53,7 +53,7 @@ class PolicyError(HermeticError, ValueError):
 class GuardNotInstalled(PolicyError):
     """The policy needs a guard whose distribution is not installed."""
 
-    def __init__(self, message: str, *, distribution: Optional[str] = None) -> None:
+    def __init__(self, message: str, *, distribution: str | None = None) -> None:
         """Record the distribution that would provide the missing guard."""
         super().__init__(message)
         self.distribution = distribution
