@@ -20,9 +20,13 @@ from hermetic.registry import CORE_OPTIONS, FIRST_PARTY, registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterator, Mapping, Tuple
+    from collections.abc import Iterator, Mapping
+    from typing import Any, TypeVar
+
+    _C = TypeVar("_C", bound="BlockConfig")
 
 _CORE = tuple(name for name, _flag, _help in CORE_OPTIONS)
+
 
 class BlockConfig:
     """The policy one blocker contributes: option values by canonical name.
@@ -37,29 +41,29 @@ class BlockConfig:
 
     def __init__(self, **options: Any) -> None:
         """Validate ``options`` against the installed guards' declarations."""
-        self._values: Dict[str, Any] = _validate(options)
+        self._values: dict[str, Any] = _validate(options)
 
     @classmethod
-    def from_kwargs(cls, **options: Any) -> BlockConfig:
+    def from_kwargs(cls: type[_C], **options: Any) -> _C:
         """Build a config from keyword options (aliases accepted); same as the constructor."""
         return cls(**options)
 
     @classmethod
-    def _unchecked(cls, **options: Any) -> BlockConfig:
+    def _unchecked(cls: type[_C], **options: Any) -> _C:
         """A config that is validated only when used (profiles are defined before discovery)."""
         cfg = cls.__new__(cls)
         cfg._values = dict(options)
         return cfg
 
     @classmethod
-    def _from_values(cls, values: Mapping[str, Any]) -> BlockConfig:
+    def _from_values(cls: type[_C], values: Mapping[str, Any]) -> _C:
         cfg = cls.__new__(cls)
         cfg._values = dict(values)
         return cfg
 
     # -- reading ------------------------------------------------------------------------
     @property
-    def values(self) -> Dict[str, Any]:
+    def values(self) -> dict[str, Any]:
         """The explicitly set options, by canonical name (a copy)."""
         return dict(self._values)
 
@@ -111,7 +115,7 @@ class BlockConfig:
             if guard.enabled(self._values):
                 yield guard
 
-    def guard_options(self) -> Dict[str, Dict[str, Any]]:
+    def guard_options(self) -> dict[str, dict[str, Any]]:
         """``{guard name: every option of that guard}`` for each guard switched on."""
         return {g.name: g.full_options(self._values) for g in self.enabled_guards()}
 
@@ -123,7 +127,7 @@ class BlockConfig:
     def merged_with(self, other: BlockConfig) -> BlockConfig:
         """The stricter combination of two policies (also ``self | other``)."""
         a, b = self._values, other._values
-        out: Dict[str, Any] = {}
+        out: dict[str, Any] = {}
         for name in _CORE:
             if name in a or name in b:
                 out[name] = bool(a.get(name) or b.get(name))
@@ -135,7 +139,9 @@ class BlockConfig:
                 key = option.name
                 handled.add(key)
                 if on_a and on_b:
-                    out[key] = option.combine(a.get(key, option.default), b.get(key, option.default))
+                    out[key] = option.combine(
+                        a.get(key, option.default), b.get(key, option.default)
+                    )
                 elif on_a or on_b:
                     source = a if on_a else b
                     if key in source:
@@ -159,8 +165,8 @@ def _combine_set(option: Option, a: Mapping[str, Any], b: Mapping[str, Any]) -> 
     return a[option.name] if option.name in a else b[option.name]
 
 
-def _guards_of(reg: Any, keys: Tuple[str, ...]) -> list[Guard]:
-    seen: Dict[str, Guard] = {}
+def _guards_of(reg: Any, keys: tuple[str, ...]) -> list[Guard]:
+    seen: dict[str, Guard] = {}
     for key in keys:
         found = reg.options.get(key)
         if found is not None:
@@ -168,8 +174,8 @@ def _guards_of(reg: Any, keys: Tuple[str, ...]) -> list[Guard]:
     return list(seen.values())
 
 
-def _validate(options: Mapping[str, Any]) -> Dict[str, Any]:
-    values: Dict[str, Any] = {}
+def _validate(options: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     reg = registry()
     for key, value in options.items():
         if key in _CORE:

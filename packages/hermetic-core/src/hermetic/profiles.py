@@ -13,7 +13,8 @@ from hermetic.registry import registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, Iterable, TypeVar
+    from collections.abc import Iterable
+    from typing import TypeVar
 
     C = TypeVar("C", bound=BlockConfig)
 
@@ -28,7 +29,7 @@ class GuardConfig(BlockConfig):
     __slots__ = ()
 
 
-PROFILES: Dict[str, GuardConfig] = {
+PROFILES: dict[str, GuardConfig] = {
     "block-all": GuardConfig._unchecked(
         block_network=True,
         block_subprocess=True,
@@ -45,7 +46,7 @@ PROFILES: Dict[str, GuardConfig] = {
 }
 
 #: One line per profile, for ``--list-profiles`` and the docs.
-DESCRIPTIONS: Dict[str, str] = {
+DESCRIPTIONS: dict[str, str] = {
     "block-all": "every first-party guard on: no network, subprocess, writes, environment, "
     "eval/exec, interpreter mutation or native code",
     "net-hermetic": "no network except loopback (unit tests with local test servers)",
@@ -69,7 +70,7 @@ def profile(name: str) -> BlockConfig:
             f"unknown profile {name!r}; profiles: {', '.join(sorted(PROFILES))}"
         ) from None
     reg = registry()
-    missing: Dict[str, list[str]] = {}
+    missing: dict[str, list[str]] = {}
     for key in raw.values:
         if key not in reg.options and key not in ("trace", "sealed"):
             error = reg.missing(key)

@@ -21,7 +21,7 @@ from hermetic.errors import GuardNotInstalled, PolicyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional, Tuple
+    from collections.abc import Iterator
 
 GROUP = "hermetic.guards"
 
@@ -34,7 +34,7 @@ CORE_OPTIONS = (
 #: The first-party distributions, the guards they register and the option names, aliases
 #: and CLI flags those guards declare. Used to name the missing distribution when one is not
 #: installed; a test keeps it in step with the guards' own declarations.
-FIRST_PARTY: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...] = (
+FIRST_PARTY: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     (
         "hermetic-net",
         "network",
@@ -85,7 +85,7 @@ FIRST_PARTY_DISTRIBUTIONS = tuple(dict.fromkeys(row[0] for row in FIRST_PARTY))
 class EntryPoint:
     """One ``name = module:attr`` line of the ``hermetic.guards`` group."""
 
-    __slots__ = ("name", "value", "distribution", "path")
+    __slots__ = ("distribution", "name", "path", "value")
 
     def __init__(self, name: str, value: str, distribution: str, path: str) -> None:
         """Record an entry point found in the metadata directory ``path``."""
@@ -111,7 +111,7 @@ class EntryPoint:
 class LoadFailure:
     """A registered guard that could not be used, and why."""
 
-    __slots__ = ("name", "value", "distribution", "error")
+    __slots__ = ("distribution", "error", "name", "value")
 
     def __init__(self, entry: EntryPoint, error: str) -> None:
         """Record why ``entry`` could not be loaded."""
@@ -136,8 +136,8 @@ def normalize_name(name: str) -> str:
     return out
 
 
-def _parse_group(text: str, group: str) -> List[Tuple[str, str]]:
-    found: List[Tuple[str, str]] = []
+def _parse_group(text: str, group: str) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     inside = False
     for raw in text.splitlines():
         line = raw.strip()
@@ -151,10 +151,9 @@ def _parse_group(text: str, group: str) -> List[Tuple[str, str]]:
     return found
 
 
-def scan(group: str = GROUP, path: Optional[List[str]] = None) -> List[EntryPoint]:
-    """Every entry point of ``group`` on ``path`` (default ``sys.path``), first dist wins."""
+def metadata_dirs(path: list[str] | None = None) -> Iterator[tuple[str, str]]:
+    """``(normalised distribution name, metadata directory)`` on ``path``, first one wins."""
     seen = set()
-    found: List[EntryPoint] = []
     for entry in sys.path if path is None else path:
         base = entry or os.curdir
         try:
@@ -162,26 +161,30 @@ def scan(group: str = GROUP, path: Optional[List[str]] = None) -> List[EntryPoin
         except (OSError, TypeError, ValueError):
             continue  # missing directories and zip archives hold no dist-info dirs
         for dirname in names:
-            lower = dirname.lower()
-            if not lower.endswith((".dist-info", ".egg-info")):
+            if not dirname.lower().endswith((".dist-info", ".egg-info")):
                 continue
             dist = normalize_name(dirname.rsplit(".", 1)[0].split("-")[0])
-            if dist in seen:
-                continue
-            seen.add(dist)
-            meta = os.path.join(base, dirname)
-            try:
-                with open(os.path.join(meta, "entry_points.txt"), encoding="utf-8") as f:
-                    text = f.read()
-            except OSError:
-                continue
-            found.extend(EntryPoint(n, v, dist, meta) for n, v in _parse_group(text, group))
+            if dist not in seen:
+                seen.add(dist)
+                yield dist, os.path.join(base, dirname)
+
+
+def scan(group: str = GROUP, path: list[str] | None = None) -> list[EntryPoint]:
+    """Every entry point of ``group`` on ``path`` (default ``sys.path``), first dist wins."""
+    found: list[EntryPoint] = []
+    for dist, meta in metadata_dirs(path):
+        try:
+            with open(os.path.join(meta, "entry_points.txt"), encoding="utf-8") as f:
+                text = f.read()
+        except OSError:
+            continue
+        found.extend(EntryPoint(n, v, dist, meta) for n, v in _parse_group(text, group))
     return found
 
 
-def read_metadata(meta_dir: str) -> Dict[str, str]:
+def read_metadata(meta_dir: str) -> dict[str, str]:
     """The ``Name`` and ``Version`` headers of a dist-info (or egg-info) directory."""
-    headers: Dict[str, str] = {}
+    headers: dict[str, str] = {}
     for filename in ("METADATA", "PKG-INFO"):
         try:
             with open(os.path.join(meta_dir, filename), encoding="utf-8") as f:
@@ -197,31 +200,24 @@ def read_metadata(meta_dir: str) -> Dict[str, str]:
     return headers
 
 
-def distribution_version(name: str) -> Optional[str]:
+def distribution_version(name: str) -> str | None:
     """The installed version of distribution ``name``, or None if it is not installed."""
     wanted = normalize_name(name)
-    for entry in sys.path:
-        try:
-            names = sorted(os.listdir(entry or os.curdir))
-        except (OSError, TypeError, ValueError):
-            continue
-        for dirname in names:
-            if dirname.lower().endswith((".dist-info", ".egg-info")):
-                if normalize_name(dirname.rsplit(".", 1)[0].split("-")[0]) == wanted:
-                    meta = read_metadata(os.path.join(entry or os.curdir, dirname))
-                    return meta.get("Version")
+    for dist, meta in metadata_dirs():
+        if dist == wanted:
+            return read_metadata(meta).get("Version")
     return None
 
 
 class Registry:
     """The guards installed in this environment, loaded and indexed."""
 
-    def __init__(self, entries: List[EntryPoint]) -> None:
+    def __init__(self, entries: list[EntryPoint]) -> None:
         """Load every entry point; record failures instead of raising them."""
-        self.guards: Dict[str, Guard] = {}
-        self.failures: List[LoadFailure] = []
-        self.options: Dict[str, Tuple[Guard, Option]] = {}
-        self.flags: Dict[str, Tuple[Guard, Option]] = {}
+        self.guards: dict[str, Guard] = {}
+        self.failures: list[LoadFailure] = []
+        self.options: dict[str, tuple[Guard, Option]] = {}
+        self.flags: dict[str, tuple[Guard, Option]] = {}
         reserved = {name for name, _flag, _help in CORE_OPTIONS} | {"profile"}
         core_flags = {flag for _name, flag, _help in CORE_OPTIONS}
         first = {dist: i for i, dist in enumerate(FIRST_PARTY_DISTRIBUTIONS)}
@@ -250,7 +246,7 @@ class Registry:
 
     def _conflict(
         self, entry: EntryPoint, guard: object, reserved: set[str], core_flags: set[str]
-    ) -> Optional[str]:
+    ) -> str | None:
         if not isinstance(guard, Guard):
             return (
                 f"{entry.value} is a {type(guard).__name__}, not a hermetic Guard "
@@ -273,7 +269,7 @@ class Registry:
                     return f"flag {flag} is already taken"
         return None
 
-    def lookup(self, name: str) -> Tuple[Guard, Option]:
+    def lookup(self, name: str) -> tuple[Guard, Option]:
         """The guard and option declaring ``name`` (or an alias); raise if there is none."""
         found = self.options.get(name)
         if found is not None:
@@ -309,7 +305,7 @@ class Registry:
         return PolicyError(message)
 
 
-_REGISTRY: Optional[Registry] = None
+_REGISTRY: Registry | None = None
 
 
 def registry() -> Registry:
@@ -327,12 +323,12 @@ def refresh() -> Registry:
     return registry()
 
 
-def guards() -> Dict[str, Guard]:
+def guards() -> dict[str, Guard]:
     """The loaded guards by name."""
     return registry().guards
 
 
-def load_failures() -> List[LoadFailure]:
+def load_failures() -> list[LoadFailure]:
     """The registered guards that could not be loaded."""
     return registry().failures
 
@@ -347,6 +343,7 @@ __all__ = [
     "distribution_version",
     "guards",
     "load_failures",
+    "metadata_dirs",
     "normalize_name",
     "read_metadata",
     "refresh",
