@@ -1,4 +1,4 @@
-"""hermetic: run Python code with chosen APIs switched off, and fail loudly when it reaches for them.
+"""hermetic: run Python code with chosen APIs switched off; fail loudly when it reaches for one.
 
 The public face::
 

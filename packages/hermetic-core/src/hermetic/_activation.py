@@ -18,7 +18,7 @@ from hermetic.registry import registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List
+    from typing import Any
 
     from hermetic.contract import Guard
 
@@ -34,9 +34,9 @@ class Entry:
 
 
 class _Layer:
-    __slots__ = ("guard", "options", "handle")
+    __slots__ = ("guard", "handle", "options")
 
-    def __init__(self, guard: Guard, options: Dict[str, Any], handle: GuardRuntime) -> None:
+    def __init__(self, guard: Guard, options: dict[str, Any], handle: GuardRuntime) -> None:
         self.guard = guard
         self.options = options
         self.handle = handle
@@ -48,8 +48,8 @@ class Activation:
     def __init__(self) -> None:
         """Start with nothing active."""
         self._lock = _thread.RLock()
-        self._entries: List[Entry] = []
-        self._layers: Dict[str, List[_Layer]] = {}
+        self._entries: list[Entry] = []
+        self._layers: dict[str, list[_Layer]] = {}
 
     def effective(self) -> BlockConfig:
         """The merge (stricter wins) of every policy on the stack."""
@@ -59,7 +59,7 @@ class Activation:
                 merged = merged | entry.config
             return merged
 
-    def installed(self) -> Dict[str, Dict[str, Any]]:
+    def installed(self) -> dict[str, dict[str, Any]]:
         """``{guard name: options}`` of the newest layer of each installed guard."""
         with self._lock:
             return {name: dict(layers[-1].options) for name, layers in self._layers.items()}
@@ -73,7 +73,7 @@ class Activation:
                 self._reconcile()
             except BaseException:
                 self._entries.remove(entry)
-                try:
+                try:  # noqa: SIM105 - contextlib is not worth importing for this
                     self._reconcile()  # put back exactly what was active before the push
                 except Exception:
                     pass  # the original error is the one worth reporting

@@ -16,8 +16,9 @@ from hermetic.profiles import apply_profile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import TracebackType
-    from typing import Any, Callable, List, Optional, Sequence, Type, TypeVar, Union
+    from typing import Any, Callable, TypeVar
 
     from hermetic._activation import Entry
 
@@ -37,8 +38,8 @@ class HermeticBlocker:
         self.config = config
         self._local = _thread._local()
 
-    def _tokens(self) -> List[Entry]:
-        tokens: Optional[List[Entry]] = getattr(self._local, "tokens", None)
+    def _tokens(self) -> list[Entry]:
+        tokens: list[Entry] | None = getattr(self._local, "tokens", None)
         if tokens is None:
             tokens = self._local.tokens = []
         return tokens
@@ -50,9 +51,9 @@ class HermeticBlocker:
 
     def __exit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         """Restore the policy that was active before; never suppresses the exception."""
         tokens = self._tokens()
@@ -65,9 +66,9 @@ class HermeticBlocker:
 
     async def __aexit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         """Restore the previous policy (``async with``)."""
         self.__exit__(exc_type, exc, tb)
@@ -77,9 +78,10 @@ class HermeticBlocker:
         import functools
         import inspect
 
-        if isinstance(func, (classmethod, staticmethod)):
-            return type(func)(self(func.__func__))  # type: ignore[return-value]
-        if isinstance(func, type):
+        target: Any = func
+        if isinstance(target, (classmethod, staticmethod)):
+            return type(target)(self(target.__func__))  # type: ignore[return-value]
+        if isinstance(target, type):
             raise TypeError("with_hermetic decorates functions and methods, not classes")
         wrapper: Callable[..., Any]
         if inspect.iscoroutinefunction(func):
@@ -90,7 +92,7 @@ class HermeticBlocker:
 
         elif inspect.isasyncgenfunction(func):
 
-            async def wrapper(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
                 with self:
                     async for item in func(*args, **kwargs):
                         yield item
@@ -114,10 +116,10 @@ class HermeticBlocker:
 
 
 def hermetic_blocker(
-    config: Optional[BlockConfig] = None,
+    config: BlockConfig | None = None,
     /,
     *,
-    profile: Union[str, Sequence[str], None] = None,
+    profile: str | Sequence[str] | None = None,
     **options: Any,
 ) -> HermeticBlocker:
     """Build a blocker for a policy; enter it with ``with`` or use it as a decorator.
@@ -152,10 +154,10 @@ def hermetic_blocker(
 
 
 def with_hermetic(
-    config: Optional[BlockConfig] = None,
+    config: BlockConfig | None = None,
     /,
     *,
-    profile: Union[str, Sequence[str], None] = None,
+    profile: str | Sequence[str] | None = None,
     **options: Any,
 ) -> HermeticBlocker:
     """The decorator spelling of :func:`hermetic_blocker` (same arguments)."""

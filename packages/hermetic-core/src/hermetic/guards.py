@@ -7,11 +7,10 @@ whatever guards are installed in the environment (see ``hermetic.registry``).
 from __future__ import annotations
 
 from hermetic._activation import ACTIVATION
-from hermetic.policy import BlockConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict
+    from typing import Any
 
 
 def install_all(**options: Any) -> None:
@@ -26,7 +25,7 @@ def uninstall_all() -> None:
     ACTIVATION.clear()
 
 
-def installed() -> Dict[str, Dict[str, Any]]:
+def installed() -> dict[str, dict[str, Any]]:
     """``{guard name: options}`` for the guards installed right now."""
     return ACTIVATION.installed()
 
