@@ -221,9 +221,9 @@ class Registry:
         reserved = {name for name, _flag, _help in CORE_OPTIONS} | {"profile"}
         core_flags = {flag for _name, flag, _help in CORE_OPTIONS}
         first = {dist: i for i, dist in enumerate(FIRST_PARTY_DISTRIBUTIONS)}
-        ordered = sorted(
-            entries, key=lambda e: (first.get(e.distribution, len(first)), e.distribution, e.name)
-        )
+        # First-party guards first; otherwise sys.path order (a stable sort), so the copy
+        # that wins a clash is the one Python itself would import first.
+        ordered = sorted(entries, key=lambda e: first.get(e.distribution, len(first)))
         for entry in ordered:
             try:
                 guard = entry.load()

@@ -1,0 +1,203 @@
+"""The runtime: layered patches, audit dispatch, violations and trace."""
+
+from __future__ import annotations
+
+import colorsys
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+from hermetic._runtime import GuardRuntime, Runtime
+from hermetic.errors import PolicyViolation
+
+
+class Target:
+    """A class whose method gets patched in these tests."""
+
+    def method(self, x: int) -> int:
+        return x * 2
+
+
+def fresh() -> Runtime:
+    return Runtime()
+
+
+def deny_if(value: Any, handle: GuardRuntime) -> Any:
+    def check(*args: Any, **kwargs: Any) -> None:
+        if value in args:
+            handle.deny(f"use {value}", target=value, reason=f"{handle.name} disabled", hint="h")
+
+    return check
+
+
+def test_check_before_and_undo_restores_exactly() -> None:
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    before = dict(vars(colorsys))
+    original = colorsys.rgb_to_hsv
+    handle.check_before(colorsys, "rgb_to_hsv", deny_if(0.25, handle))
+    assert colorsys.rgb_to_hsv is not original
+    assert colorsys.rgb_to_hsv.__name__ == "rgb_to_hsv"
+    assert not hasattr(colorsys.rgb_to_hsv, "__wrapped__")
+    assert colorsys.rgb_to_hsv(1, 0, 0) == original(1, 0, 0)
+    with pytest.raises(PolicyViolation) as info:
+        colorsys.rgb_to_hsv(0.25, 0, 0)
+    assert str(info.value) == "g disabled: use 0.25 (h)"
+    assert info.value.guard == "g"
+    assert info.value.target == "0.25"
+    assert info.value.what == "use 0.25"
+    handle.undo()
+    assert dict(vars(colorsys)) == before
+
+
+def test_inherited_method_is_restored_by_deletion() -> None:
+    class Child(Target):
+        pass
+
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    handle.check_before(Child, "method", deny_if(3, handle))
+    assert Child().method(2) == 4
+    with pytest.raises(PolicyViolation):
+        Child().method(3)
+    assert Target().method(3) == 6  # the base class is untouched
+    handle.undo()
+    assert "method" not in vars(Child)
+
+
+def test_wrap_changes_behaviour() -> None:
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    handle.wrap(Target, "method", lambda original, self, x: original(self, x) + 1)
+    try:
+        assert Target().method(1) == 3
+    finally:
+        handle.undo()
+    assert Target().method(1) == 2
+
+
+def test_layers_can_be_removed_in_any_order() -> None:
+    runtime = fresh()
+    low, high = GuardRuntime(runtime, "low"), GuardRuntime(runtime, "high")
+    original = vars(Target)["method"]
+    low.check_before(Target, "method", deny_if(1, low))
+    high.check_before(Target, "method", deny_if(2, high))
+    with pytest.raises(PolicyViolation, match="low"):
+        Target().method(1)
+    with pytest.raises(PolicyViolation, match="high"):
+        Target().method(2)
+    low.undo()  # the lower layer is spliced out from under the upper one
+    assert Target().method(1) == 2
+    with pytest.raises(PolicyViolation, match="high"):
+        Target().method(2)
+    high.undo()
+    assert vars(Target)["method"] is original
+
+
+def test_a_foreign_patch_on_top_keeps_working_and_ours_passes_through() -> None:
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    original = vars(Target)["method"]
+    handle.check_before(Target, "method", deny_if(1, handle))
+    ours = vars(Target)["method"]
+
+    def foreign(self: Target, x: int) -> int:
+        return int(ours(self, x)) + 100
+
+    Target.method = foreign  # type: ignore[method-assign]
+    try:
+        handle.undo()
+        assert Target().method(1) == 102  # our layer no longer checks, the chain still works
+    finally:
+        Target.method = original  # type: ignore[method-assign]
+
+
+def test_audit_handlers_and_unsubscribe() -> None:
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    seen: list[Any] = []
+    handle.on_audit("hermetic.test.runtime", lambda event, args: seen.append(args))
+    assert runtime.hook_live
+    sys.audit("hermetic.test.runtime", 1)
+    handle.undo()
+    sys.audit("hermetic.test.runtime", 2)
+    assert seen == [(1,)]
+    assert "hermetic.test.runtime" not in runtime.subscribed_events()
+
+
+def test_audit_handler_can_refuse() -> None:
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    handle.on_audit("hermetic.test.refuse", lambda event, args: handle.deny("x", target=args[0]))
+    try:
+        with pytest.raises(PolicyViolation):
+            sys.audit("hermetic.test.refuse", "t")
+    finally:
+        handle.undo()
+
+
+def test_handlers_are_not_reentered_by_their_own_events() -> None:
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    calls: list[Any] = []
+
+    def handler(event: str, args: tuple[Any, ...]) -> None:
+        calls.append(args)
+        sys.audit("hermetic.test.reenter", "inner")
+
+    handle.on_audit("hermetic.test.reenter", handler)
+    try:
+        sys.audit("hermetic.test.reenter", "outer")
+    finally:
+        handle.undo()
+    assert calls == [("outer",)]
+
+
+def test_sealed_runtime_never_undoes() -> None:
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    original = vars(Target)["method"]
+    handle.check_before(Target, "method", deny_if(5, handle))
+    runtime.seal()
+    handle.undo()
+    try:
+        assert handle.sealed
+        with pytest.raises(PolicyViolation):
+            Target().method(5)
+    finally:
+        Target.method = original  # type: ignore[method-assign]
+
+
+def test_trace_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    runtime = fresh()
+    runtime.trace = True
+    runtime.violation("network", "connect to 10.0.0.1:80", "10.0.0.1:80", "network disabled")
+    runtime.violation("fs", "open('/x', 'w')", "/etc/x", None, "use --allow-write")
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "hermetic: blocked network: connect to 10.0.0.1:80",
+        "hermetic: blocked fs: open('/x', 'w') (/etc/x)",
+    ]
+
+
+def test_failing_to_add_the_audit_hook_fails_closed() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        def veto(event, args):
+            if event == "sys.addaudithook":
+                raise RuntimeError("no more hooks")
+        sys.addaudithook(veto)
+        from hermetic._runtime import Runtime, GuardRuntime
+        handle = GuardRuntime(Runtime(), "g")
+        try:
+            handle.on_audit("x", lambda e, a: None)
+        except Exception as exc:
+            print(type(exc).__name__, exc)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.startswith("HermeticError hermetic could not add its audit hook")
