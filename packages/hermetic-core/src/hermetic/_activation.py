@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hermetic.contract import Guard
+    from hermetic.registry import Registry
+
+    # (effective policy, {guard: options}, trace, sealed)
+    Plan = tuple[BlockConfig, dict[str, dict[str, Any]], bool, bool]
 
 
 class Entry:
@@ -50,14 +54,33 @@ class Activation:
         self._lock = _thread.RLock()
         self._entries: list[Entry] = []
         self._layers: dict[str, list[_Layer]] = {}
+        # The effective policy and per-guard options for each stack of configs seen so far:
+        # entering and leaving the same blockers again (a decorated function, a test suite)
+        # then costs a dictionary lookup instead of a merge.
+        self._plans: dict[tuple[BlockConfig, ...], Plan] = {}
+        self._plans_for: Registry | None = None
+
+    def _plan(self) -> Plan:
+        key = tuple(entry.config for entry in self._entries)
+        reg = registry()
+        if reg is not self._plans_for:
+            self._plans.clear()
+            self._plans_for = reg
+        plan = self._plans.get(key)
+        if plan is None:
+            merged = BlockConfig._from_values({})
+            for config in key:
+                merged = merged | config
+            plan = (merged, merged.guard_options(), bool(merged.trace), bool(merged.sealed))
+            if len(self._plans) >= 256:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
     def effective(self) -> BlockConfig:
         """The merge (stricter wins) of every policy on the stack."""
         with self._lock:
-            merged = BlockConfig._from_values({})
-            for entry in self._entries:
-                merged = merged | entry.config
-            return merged
+            return self._plan()[0]
 
     def installed(self) -> dict[str, dict[str, Any]]:
         """``{guard name: options}`` of the newest layer of each installed guard."""
@@ -73,7 +96,7 @@ class Activation:
                 self._reconcile()
             except BaseException:
                 self._entries.remove(entry)
-                try:  # noqa: SIM105 - contextlib is not worth importing for this
+                try:
                     self._reconcile()  # put back exactly what was active before the push
                 except Exception:
                     pass  # the original error is the one worth reporting
@@ -97,9 +120,8 @@ class Activation:
             self._reconcile()
 
     def _reconcile(self) -> None:
-        effective = self.effective()
-        desired = effective.guard_options()
-        RUNTIME.trace = bool(effective.trace)
+        _effective, desired, trace, seal = self._plan()
+        RUNTIME.trace = trace
         guards = registry().guards
         for name, options in desired.items():
             layers = self._layers.get(name, [])
@@ -125,7 +147,7 @@ class Activation:
         for name in [n for n in self._layers if n not in desired]:
             for old in self._layers.pop(name):
                 old.guard.uninstall(old.handle)
-        if effective.sealed:
+        if seal:
             RUNTIME.seal()
 
 

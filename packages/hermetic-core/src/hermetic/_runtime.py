@@ -14,7 +14,6 @@ monkey-patches. Guards reach all of it through a :class:`GuardRuntime` handle.
 from __future__ import annotations
 
 import _thread
-import contextlib
 import os
 import sys
 
@@ -71,9 +70,13 @@ class _Patch:
 
 def _copy_identity(wrapper: Any, wrapped: Any) -> None:
     # Deliberately no ``__wrapped__``: it would hand the original to anyone who asks.
-    for name in ("__name__", "__qualname__", "__doc__", "__module__"):
-        with contextlib.suppress(AttributeError, TypeError):
-            setattr(wrapper, name, getattr(wrapped, name))
+    name = getattr(wrapped, "__name__", None)
+    if isinstance(name, str):
+        wrapper.__name__ = name
+        qualname = getattr(wrapped, "__qualname__", name)
+        wrapper.__qualname__ = qualname if isinstance(qualname, str) else name
+    wrapper.__doc__ = getattr(wrapped, "__doc__", None)
+    wrapper.__module__ = getattr(wrapped, "__module__", None)
 
 
 class Runtime:
@@ -108,7 +111,7 @@ class Runtime:
         hint: str | None = None,
     ) -> PolicyViolation:
         """Build (and trace) the exception for a blocked action; the caller raises it."""
-        message = "{}: {}".format(reason or (f"{guard} guard blocked"), what)
+        message = f"{reason or guard + ' guard blocked'}: {what}"
         if hint:
             message += f" ({hint})"
         tgt = None if target is None else str(target)
@@ -370,16 +373,20 @@ def _install_excepthook(exit_code: int) -> None:
         if RUNTIME.trace:
             previous(kind, value, tb)
         what = getattr(value, "what", None) or str(value)
-        with contextlib.suppress(Exception):
-            sys.stderr.write("hermetic: blocked {}: {}\n".format(value.guard or "policy", what))
+        try:
+            sys.stderr.write(f"hermetic: blocked {value.guard or 'policy'}: {what}\n")
+        except Exception:
+            pass
         try:
             import atexit
 
             atexit._run_exitfuncs()
         finally:
             for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
+                try:
                     stream.flush()
+                except Exception:
+                    pass
             os._exit(exit_code)
 
     sys.excepthook = hermetic_excepthook

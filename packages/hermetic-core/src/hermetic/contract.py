@@ -225,6 +225,7 @@ class Guard:
         self.distribution: str | None = None
         self.version: str | None = None
         self._source: str | None = None
+        self._patch: Any = None
         names = [o.name for o in self.options] + [a for o in self.options for a in o.aliases]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -269,9 +270,11 @@ class Guard:
         return self._source
 
     def _module(self) -> Any:
-        import importlib
+        if self._patch is None:
+            import importlib
 
-        return importlib.import_module(self.patch_module)
+            self._patch = importlib.import_module(self.patch_module)
+        return self._patch
 
     def install(self, options: Mapping[str, Any], runtime: GuardRuntime) -> None:
         """Install one layer of this guard with ``options`` (every option of the guard)."""

@@ -37,7 +37,7 @@ class BlockConfig:
     are immutable; ``a | b`` (or ``a.merged_with(b)``) is the stricter combination.
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_hash", "_values")
 
     def __init__(self, **options: Any) -> None:
         """Validate ``options`` against the installed guards' declarations."""
@@ -85,7 +85,7 @@ class BlockConfig:
         raise AttributeError(f"BlockConfig has no option {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name != "_values":
+        if name not in ("_values", "_hash"):
             raise AttributeError("BlockConfig is immutable; use replace() or |")
         object.__setattr__(self, name, value)
 
@@ -95,7 +95,11 @@ class BlockConfig:
         return self._values == other._values
 
     def __hash__(self) -> int:
-        return hash(tuple(sorted(self._values.items())))
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = hash(tuple(sorted(self._values.items())))
+            return self._hash
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in sorted(self._values.items()))
