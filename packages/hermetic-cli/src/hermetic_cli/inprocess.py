@@ -144,7 +144,9 @@ def _call(target: Callable[[], object]) -> int:
     except (SystemExit, KeyboardInterrupt, CLIError):
         raise
     except BaseException as exc:
-        sys.excepthook(type(exc), exc, _own_frames_removed(exc.__traceback__))
+        # The interpreter prints the exception's own __traceback__, whatever it is given.
+        tb = _own_frames_removed(exc.__traceback__)
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         return 1
     return 0
 
