@@ -293,3 +293,10 @@ def test_which(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert targets.which("tool") == str(tmp_path / "tool")
     assert targets.which("noexec") is None
     assert targets.which("missing") is None
+
+
+def test_interpreter_options_without_an_interpreter() -> None:
+    with pytest.raises(CLIError, match="hermetic \\[FLAGS\\] -- python -m"):
+        targets.resolve(["-m", "pytest"])
+    with pytest.raises(CLIError, match="empty string"):
+        targets.resolve([""])

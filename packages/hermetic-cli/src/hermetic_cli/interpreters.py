@@ -121,7 +121,7 @@ def _probe(interpreter: str) -> tuple[str, int, int]:
 
     try:
         out = subprocess.run(
-            [interpreter, "-E", "-S", "-c", _PROBE],
+            [interpreter, "-S", "-c", _PROBE],  # -S: no site, so no sitecustomize or .pth
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=60,

@@ -91,6 +91,11 @@ def resolve(argv: list[str]) -> Plan:
     name, args = argv[0], list(argv[1:])
     if not name:
         raise CLIError("the target is an empty string")
+    if name.startswith("-"):
+        raise CLIError(
+            f"{name} is not a target; interpreter options go after the interpreter: "
+            f"hermetic [FLAGS] -- python {name} ..."
+        )
     if ":" in name and os.sep not in name and not os.path.exists(name):
         module, _, function = name.partition(":")
         if _dotted(module) and _dotted(function):
