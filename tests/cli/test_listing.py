@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hermetic.registry import FIRST_PARTY
+from hermetic_testsupport.wheels import Wheelhouse
+
 from .conftest import Env, Runner
 
 
@@ -134,3 +137,13 @@ def test_python_m_hermetic_cli_and_python_m_hermetic(netonly_env: Env, run: Runn
         proc = run(netonly_env, "--list-guards", command=[netonly_env.python, "-m", module])
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.splitlines()[1].split()[:2] == ["network", "hermetic-net"]
+
+
+def test_the_meta_package_gives_the_command_and_every_first_party_guard(
+    wheelhouse: Wheelhouse, tmp_path: Path, run: Runner
+) -> None:
+    env = Env(wheelhouse.venv(tmp_path / "venv", ["hermetic-seal"]))
+    rows = json.loads(run(env, "--list-guards", "--json").stdout)
+    assert {(row["name"], row["distribution"]) for row in rows} == {
+        (name, dist) for dist, name, _options, _flags in FIRST_PARTY
+    }
