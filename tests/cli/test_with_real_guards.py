@@ -7,6 +7,7 @@ written, and the same run without the flag really does it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,10 @@ from hermetic_testsupport.servers import http_counter
 from .conftest import Env, Runner
 
 FETCH = "import sys, urllib.request as u; print(u.urlopen(sys.argv[1], timeout=10).read().decode())"
+
+
+def _url(server: Any) -> str:
+    return str(server.url)
 
 
 def _fetchers(hermetic_env: Env, other_env: Env) -> dict[str, list[str]]:
@@ -40,7 +45,7 @@ def test_no_network_blocks_a_fetch_and_allow_localhost_allows_it(
     hermetic_env.require(guard_cache, "network")
     target = _fetchers(hermetic_env, other_env)[kind]
     with http_counter() as server:
-        url = f"{server.url}/{kind.split(',')[0].replace(' ', '-')}"
+        url = f"{_url(server)}/{kind.split(',')[0].replace(' ', '-')}"
         plain = run(hermetic_env, "--", *target, url)
         assert plain.returncode == 0, plain.stderr
         assert plain.stdout.startswith("hello from loopback")
@@ -63,7 +68,7 @@ def test_a_child_python_inherits_the_network_guard(
     hermetic_env.require(guard_cache, "network")
     tool = "ht-child" if mode == "inprocess" else other_env.bin("ht-child")
     with http_counter() as server:
-        code = f"import urllib.request as u; u.urlopen({server.url + '/child'!r}, timeout=10)"
+        code = f"import urllib.request as u; u.urlopen({_url(server) + '/child'!r}, timeout=10)"
         proc = run(hermetic_env, "--no-network", "--", tool, code)
         assert proc.returncode == EXIT_VIOLATION, proc.stderr
         assert proc.stderr.startswith("hermetic: blocked network: ")
@@ -110,7 +115,7 @@ def test_profile_block_all(
         "interpreter",
     )
     with http_counter() as server:
-        for target in (["python", "-c", FETCH, server.url], ["ht-fetch", server.url]):
+        for target in (["python", "-c", FETCH, _url(server)], ["ht-fetch", _url(server)]):
             proc = run(hermetic_env, "--profile", "block-all", "--", *target)
             assert proc.returncode == EXIT_VIOLATION, proc.stderr
             assert proc.stderr.startswith("hermetic: blocked ")
