@@ -191,11 +191,13 @@ def in_networks(key: Key, networks: tuple[Network, ...]) -> bool:
 def show_host(host: Any) -> str:
     """A host as text for messages and ``PolicyViolation.target``."""
     if isinstance(host, (bytes, bytearray)):
-        host = bytes(host).decode("ascii", "backslashreplace")
-    elif not isinstance(host, str):
+        text = bytes(host).decode("ascii", "backslashreplace")
+    elif isinstance(host, str):
+        text = host
+    else:
         return repr(host)
     # A NUL or a control character would hide what follows it in a terminal.
-    return host if host.isprintable() else host.encode("unicode_escape").decode("ascii")
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def show_address(host: Any, port: Any) -> str:
