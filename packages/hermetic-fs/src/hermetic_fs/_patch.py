@@ -48,7 +48,9 @@ _PSEUDO = ("pipe:[", "socket:[", "anon_inode:")
 
 _WRITE_REASON = "filesystem is read-only"
 _WRITE_HINT = "allow a directory with --allow-write DIR or allow_write=[...]"
-_READ_HINT = "outside the root; choose a root that contains it with --fs-readonly=DIR or fs_root="
+_READ_HINT = (
+    "outside the root; choose a root that contains it with --fs-readonly=DIR or fs_root=DIR"
+)
 _NO_DIR_FD = (
     "os.open was reached around the guard's patch (a reference taken before the guard, or "
     "another copy of the function), and its audit event carries no dir_fd, so a relative "
@@ -255,11 +257,16 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         elif not writable(resolved):
             runtime.deny(what, resolved, reason=_WRITE_REASON, hint=_WRITE_HINT)
 
-    def check_read(what: str, path: Any, dir_fd: Any = None) -> None:
+    def check_read(what: str, path: Any, dir_fd: Any = None, opening: bool = False) -> None:
         resolved = _resolve(path, dir_fd)
         if resolved is None:
             unresolved(what, path, dir_fd, read_reason)
         elif not readable(resolved):
+            if opening and os.path.isdir(resolved):
+                # A descriptor on a directory shows nothing by itself (os.fwalk opens each
+                # subdirectory, symlinks too, before it skips them): listing it or opening
+                # through it as dir_fd is checked on its own.
+                return
             runtime.deny(what, resolved, reason=read_reason, hint=_READ_HINT)
 
     # -- open: the hot path ------------------------------------------------------------
@@ -283,7 +290,7 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         if writes:
             check_write(what, path, dir_fd)
         else:
-            check_read(what, path, dir_fd)
+            check_read(what, path, dir_fd, opening=True)
 
     on_open: Callable[[str, tuple[Any, ...]], None]
     if root is None:
