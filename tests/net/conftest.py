@@ -150,8 +150,8 @@ class FakeResolver:
     Installed *below* the guard (``_socket.getaddrinfo``, which ``socket.getaddrinfo``
     calls, and the ``socket.gethostbyname(_ex)`` attributes the guard wraps), before any
     blocker is entered. So a name the guard refuses shows up as a count of zero: the
-    resolver was never consulted. Unknown names raise ``socket.gaierror``; nothing ever
-    reaches a real DNS server.
+    resolver was never consulted. IP literals are answered as themselves (not counted);
+    unknown names raise ``socket.gaierror``; nothing ever reaches a real DNS server.
     """
 
     def __init__(self, answers: dict[str, list[str]]) -> None:
@@ -160,6 +160,12 @@ class FakeResolver:
 
     def _lookup(self, host: Any) -> list[str]:
         name = host.decode() if isinstance(host, bytes) else str(host)
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, name)
+            except OSError:
+                continue
+            return [name]  # a numeric host: the real resolver answers it without asking
         self.asked.append(name)
         key = name.encode("idna").decode() if not name.isascii() else name
         key = key.lower().rstrip(".")

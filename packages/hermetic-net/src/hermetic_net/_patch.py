@@ -4,17 +4,18 @@ hermetic imports this module in-process and executes its source inside the boots
 foreign interpreter. ``install(options, runtime)`` builds two layers, both fed by one
 :class:`Rules` object made for that install (no state lives in module globals):
 
-* audit handlers on the events CPython raises in C *before* the system call: ``connect``
+* audit handlers on the events CPython raises in C before the system call: ``connect``
   (``connect_ex`` and every wrapper), ``bind``, ``sendto``, ``sendmsg``, socket creation
   and the four resolver calls. They see every path into those calls, including a socket
-  class captured before the guard, ``_socket`` used directly and unbound methods, so the
-  socket methods themselves are not patched (that would only double the cost of the
-  allowed path);
-* patches on the resolver functions of the ``socket`` module: they refuse before anything
-  is looked up, and they remember which addresses an allowed name resolved to, which the
-  audit layer cannot see (it is told the arguments of a call, never its result).
-  ``socket.getfqdn`` answers without a lookup when the lookup is not allowed, which is
-  its documented answer when a lookup fails.
+  class captured before the guard, ``_socket`` used directly and unbound methods.
+* patches where the events come too late or say too little. The resolver functions of
+  the ``socket`` module refuse before anything is looked up and remember which addresses
+  an allowed name resolved to (an audit event carries a call's arguments, never its
+  result). The methods ``connect``, ``connect_ex``, ``bind``, ``sendto`` and ``sendmsg``
+  of ``socket.socket`` check first because CPython resolves a host name given in an
+  address *before* raising the event: the patch keeps a refused ``connect(("name", 80))``
+  from asking DNS about the name. ``socket.getfqdn`` answers without a lookup when the
+  lookup is not allowed, which is its documented answer when a lookup fails.
 
 What no layer sees is documented in docs/guards/network.md: traffic on a socket that was
 already connected (``send``, ``recv``), and sockets opened by C code that does not go
@@ -375,13 +376,13 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         if args[1] is not None:  # sendmsg() on a connected socket: its connect was checked
             check_peer(args[0], args[1], "send to")
 
-    def on_bind(_event: str, args: tuple[Any, ...]) -> None:
-        family = _family_of(args[0])
+    def check_bind(sock: Any, address: Any) -> None:
+        family = _family_of(sock)
         if family == AF_UNIX:
             return  # a local rendezvous; connecting to it is what allow_localhost governs
         if family not in _INET:
             refuse_family("bind", family)
-        host, port = _host_port(args[1])
+        host, port = _host_port(address)
         if rules.bind_allowed(host):
             return
         if host == "" or host == b"":
@@ -393,6 +394,9 @@ def install(options: dict[str, Any], runtime: Any) -> None:
             hint="bind to a loopback address such as 127.0.0.1 or ::1; only loopback and "
             "allowed ranges can be bound",
         )
+
+    def on_bind(_event: str, args: tuple[Any, ...]) -> None:
+        check_bind(args[0], args[1])
 
     def on_new(_event: str, args: tuple[Any, ...]) -> None:
         if args[1] not in CREATABLE:
@@ -441,6 +445,35 @@ def install(options: dict[str, Any], runtime: Any) -> None:
     )
     for event, handler in handlers:
         runtime.on_audit(event, handler)
+
+    # CPython parses an address, resolving a host name in it, *before* it raises the
+    # audit event of connect, bind or sendto: without these checks a refused
+    # connect(("name", port)) would still have asked DNS about the name.
+    def before_connect(sock: Any, *args: Any) -> None:
+        if args:
+            check_peer(sock, args[0], "connect to")
+
+    def before_bind(sock: Any, *args: Any) -> None:
+        if args:
+            check_bind(sock, args[0])
+
+    def before_sendto(sock: Any, *args: Any) -> None:
+        if len(args) >= 2:  # sendto(data, address) or sendto(data, flags, address)
+            check_peer(sock, args[-1], "send to")
+
+    def before_sendmsg(sock: Any, *args: Any) -> None:
+        if len(args) >= 4 and args[3] is not None:  # (buffers, ancdata, flags, address)
+            check_peer(sock, args[3], "send to")
+
+    checks: tuple[tuple[str, Callable[..., None]], ...] = (
+        ("connect", before_connect),
+        ("connect_ex", before_connect),
+        ("bind", before_bind),
+        ("sendto", before_sendto),
+        ("sendmsg", before_sendmsg),
+    )
+    for method, check in checks:
+        runtime.check_before(socket.socket, method, check)
 
     def getaddrinfo(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         kind = check_resolve(args[0] if args else kwargs.get("host"))
