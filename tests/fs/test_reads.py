@@ -202,3 +202,24 @@ def test_a_script_outside_the_root_runs_with_its_own_directory_readable(
         argv = [sys.executable, "-c", runner]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=layout.root)
     assert proc.stdout.split() == ["42", "inside", "PolicyViolation"], proc.stderr
+
+
+CHDIR_IMPORTS = """
+import os
+os.chdir(OUTSIDE)  # "python -c" searches the working directory first
+attempt("fresh_stdlib_import", lambda: __import__("wave"))
+attempt("module_only_outside", lambda: __import__("outside_only"))
+"""
+
+
+@pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
+def test_after_a_chdir_outside_the_root_imports_skip_that_directory(
+    guarded: Callable[..., GuardedRun], layout: Layout, mode: str
+) -> None:
+    (layout.outside / "outside_only.py").write_text("VALUE = 1\n")
+    body = f"OUTSIDE = {str(layout.outside)!r}\n" + CHDIR_IMPORTS
+    run = guarded(mode, {"fs_root": str(layout.root)}, body, cwd=layout.root)
+    assert run.status("fresh_stdlib_import") == "ok", run.stderr
+    assert run.outcomes["module_only_outside"][1:3] == ["error", "ModuleNotFoundError"]
+    unguarded = guarded("inprocess", {}, body, cwd=layout.root)
+    assert unguarded.status("module_only_outside") == "ok"

@@ -435,3 +435,20 @@ def install(options: dict[str, Any], runtime: Any) -> None:
             return None
 
         runtime.wrap(loader, "set_data", set_data)
+
+    finder = getattr(external, "FileFinder", None)
+    if root is not None and finder is not None:
+
+        def fill_cache(original: Callable[..., Any], self: Any) -> Any:
+            where = _resolve(self.path or os.getcwd())
+            if where is None or readable(where):
+                return original(self)
+            # A sys.path directory outside the root (the working directory after a chdir,
+            # for "python -c"): list it as empty, as the finder does for one it may not
+            # read, so the next sys.path entries are searched instead of every import
+            # failing.
+            self._path_cache = set()
+            self._relaxed_path_cache = set()
+            return None
+
+        runtime.wrap(finder, "_fill_cache", fill_cache)
