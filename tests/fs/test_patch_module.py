@@ -46,6 +46,7 @@ def test_importing_the_guard_and_its_patch_module_stays_cheap() -> None:
         "hermetic.contract",
         "hermetic.errors",
         "__future__",
+        "errno",  # built in
     }
 
 

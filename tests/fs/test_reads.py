@@ -44,7 +44,6 @@ READS_OUTSIDE = {
         'sqlite3.connect("file:" + O + "/db.sqlite?mode=ro", uri=True).execute("select 1")'
     ),
     "getxattr": 'os.listxattr(O + "/secret.txt")',
-    "linecache": 'linecache.getline(O + "/secret.txt", 1) or 1/0',
 }
 if sys.version_info >= (3, 10):
     READS_OUTSIDE["glob_root_dir"] = 'glob.glob("*", root_dir=O)'
@@ -52,7 +51,7 @@ if sys.version_info >= (3, 10):
 
 def body(layout: Layout) -> str:
     lines = [
-        "import os, io, _io, glob, linecache, pathlib, sqlite3",
+        "import os, io, _io, glob, pathlib, sqlite3",
         f"O = {str(layout.outside)!r}; R = {str(layout.root)!r}",
     ]
     for label, code in READS_OUTSIDE.items():
@@ -223,3 +222,34 @@ def test_after_a_chdir_outside_the_root_imports_skip_that_directory(
     assert run.outcomes["module_only_outside"][1:3] == ["error", "ModuleNotFoundError"]
     unguarded = guarded("inprocess", {}, body, cwd=layout.root)
     assert unguarded.status("module_only_outside") == "ok"
+
+
+TRACEBACK_OUTSIDE = """
+import linecache, traceback
+SOURCE = "def f():\\n    1/0  # the line from outside\\n"
+namespace = {}
+exec(compile(SOURCE, OUTSIDE + "/outmod.py", "exec"), namespace)
+def traceback_through_outside_code():
+    try:
+        namespace["f"]()
+    except ZeroDivisionError:
+        print("TRACEBACK", repr(traceback.format_exc()))
+attempt("traceback", traceback_through_outside_code)
+attempt("getline", lambda: print("GETLINE", repr(linecache.getline(OUTSIDE + "/secret.txt", 1))))
+"""
+
+
+@pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
+def test_tracebacks_through_code_from_outside_the_root_lose_only_the_source_line(
+    guarded: Callable[..., GuardedRun], layout: Layout, mode: str
+) -> None:
+    (layout.outside / "outmod.py").write_text("def f():\n    1/0  # the line from outside\n")
+    body = f"OUTSIDE = {str(layout.outside)!r}\n" + TRACEBACK_OUTSIDE
+    run = guarded(mode, {"fs_root": str(layout.root)}, body, cwd=layout.root)
+    assert (run.status("traceback"), run.status("getline")) == ("ok", "ok"), run.stderr
+    assert 'outmod.py", line 2, in f' in run.stdout
+    assert "the line from outside" not in run.stdout
+    assert "GETLINE ''" in run.stdout
+    unguarded = guarded("inprocess", {}, body, cwd=layout.root)
+    assert "the line from outside" in unguarded.stdout
+    assert "GETLINE 'secret" in unguarded.stdout

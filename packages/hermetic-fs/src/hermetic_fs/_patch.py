@@ -19,12 +19,14 @@ guard's documentation.
 from __future__ import annotations
 
 import _thread
+import errno
 import os
 import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from types import FrameType
     from typing import Any, Callable
 
     Tree = tuple[frozenset[str], tuple[str, ...]]
@@ -188,6 +190,21 @@ def interpreter_paths() -> set[str]:
     return real
 
 
+def _for_source_lines() -> bool:
+    """Whether linecache (tracebacks, ``inspect.getsource``) is the one reading.
+
+    Only called on the way to refusing a read, never on the hot path.
+    """
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(12):
+        if frame is None:
+            return False
+        if frame.f_globals.get("__name__") == "linecache":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _glob_base(pattern: Any) -> str:
     """The directory a glob pattern lists first: its leading components without magic."""
     text = _text(pattern)
@@ -267,7 +284,12 @@ def install(options: dict[str, Any], runtime: Any) -> None:
                 # subdirectory, symlinks too, before it skips them): listing it or opening
                 # through it as dir_fd is checked on its own.
                 return
-            runtime.deny(what, resolved, reason=read_reason, hint=_READ_HINT)
+            refusal = runtime.violation(what, resolved, reason=read_reason, hint=_READ_HINT)
+            if _for_source_lines():
+                # linecache skips a file it cannot read (OSError): a traceback through
+                # code from outside the root then shows no source line instead of failing.
+                raise PermissionError(errno.EACCES, str(refusal), resolved)
+            raise refusal
 
     # -- open: the hot path ------------------------------------------------------------
     def opened(path: Any, mode: Any, flags: int, dir_fd: Any = None, patch: bool = False) -> None:
