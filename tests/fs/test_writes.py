@@ -193,3 +193,37 @@ def test_the_message_names_the_operation_and_the_resolved_path(
         f"filesystem is read-only: os.rename('a', 'b') {hint}",
     ]
     assert not os.path.exists(new)
+
+
+SQLITE_URIS = """
+import sqlite3
+def connect(name):
+    sqlite3.connect(name, uri=True).execute("create table if not exists t (x)")
+attempt("allowed", lambda: connect("file:" + ALLOWED + "/a.db"))
+attempt("shared_memory", lambda: connect("file::memory:?cache=shared"))
+attempt("memory_mode", lambda: connect("file:" + TARGET + "/m.db?mode=memory"))
+attempt("rwc", lambda: connect("file:" + TARGET + "/b.db?mode=rwc"))
+attempt("localhost", lambda: connect("file://localhost" + TARGET + "/c.db"))
+attempt("escaped_dotdot", lambda: connect("file:" + ALLOWED + "/%2E%2E/target/d.db"))
+"""
+
+
+@POLICY_MODES
+def test_sqlite_uris_are_decoded_and_checked(
+    guarded: Callable[..., GuardedRun], layout: Layout, mode: str
+) -> None:
+    head = f"ALLOWED = {str(layout.allowed)!r}; TARGET = {str(layout.target)!r}\n"
+    run = guarded(mode, policy(layout), head + SQLITE_URIS, cwd=layout.allowed)
+    statuses = {k: v[1] for k, v in run.outcomes.items()}
+    assert statuses == {
+        "allowed": "ok",
+        "shared_memory": "ok",
+        "memory_mode": "ok",
+        "rwc": "blocked",
+        "localhost": "blocked",
+        "escaped_dotdot": "blocked",
+    }, run.stderr
+    assert os.listdir(layout.target) == []
+    unguarded = guarded("inprocess", {}, head + SQLITE_URIS, cwd=layout.allowed)
+    assert {v[1] for v in unguarded.outcomes.values()} == {"ok"}
+    assert sorted(os.listdir(layout.target)) == ["b.db", "c.db", "d.db"]

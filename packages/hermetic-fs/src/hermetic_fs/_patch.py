@@ -219,6 +219,22 @@ def _glob_base(pattern: Any) -> str:
     return base or "."
 
 
+def _unquote(text: str) -> str:
+    """Decode ``%HH`` escapes the way SQLite does for a URI's path."""
+    if "%" not in text:
+        return text
+    head, *parts = text.split("%")
+    out = bytearray(head.encode("utf-8", "surrogateescape"))
+    for part in parts:
+        if len(part) >= 2 and all(c in "0123456789abcdefABCDEF" for c in part[:2]):
+            out.append(int(part[:2], 16))
+            part = part[2:]
+        else:
+            out += b"%"
+        out += part.encode("utf-8", "surrogateescape")
+    return out.decode("utf-8", "surrogateescape")
+
+
 def _flags_text(flags: int) -> str:
     names = [name for name, bit in _FLAG_NAMES if flags & bit]
     if not flags & (os.O_WRONLY | os.O_RDWR):
@@ -351,24 +367,21 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         if not name.startswith("file:"):
             check_write(what, name)
             return
-        # A URI when connect() got uri=True; a plain (relative) file name otherwise.
+        # Taken as a URI (connect(..., uri=True)); the event does not say whether it was.
         path, _, query = name[5:].partition("?")
         params = query.split("&")
-        if "%" in path:
-            runtime.deny(what, name, reason=_WRITE_REASON, hint="percent-encoded URI path")
         if path.startswith("//"):
             authority, _, rest = path[2:].partition("/")
             if authority not in ("", "localhost"):
-                runtime.deny(what, name, reason=_WRITE_REASON, hint="URI with a host")
+                runtime.deny(what, name, reason=_WRITE_REASON, hint="a URI with a host")
             path = "/" + rest
-        if "mode=ro" in params:
-            if root is not None:
-                check_read(what, path)
-        elif "mode=memory" not in params:
+        path = _unquote(path)
+        if path in ("", ":memory:") or "mode=memory" in params:
+            return
+        if "mode=ro" not in params:
             check_write(what, path)
-        literal_dir = os.path.dirname(name)
-        if not literal_dir or os.path.isdir(literal_dir):
-            check_write(what, name)
+        elif root is not None:
+            check_read(what, path)
 
     runtime.on_audit("sqlite3.connect", on_sqlite)
 
