@@ -227,3 +227,33 @@ def test_sqlite_uris_are_decoded_and_checked(
     unguarded = guarded("inprocess", {}, head + SQLITE_URIS, cwd=layout.allowed)
     assert {v[1] for v in unguarded.outcomes.values()} == {"ok"}
     assert sorted(os.listdir(layout.target)) == ["b.db", "c.db", "d.db"]
+
+
+def test_an_uncaught_refusal_ends_the_run_with_one_line(
+    guarded: Callable[..., GuardedRun], layout: Layout
+) -> None:
+    run = guarded(
+        "bootstrap",
+        {"fs_readonly": True},
+        "open('new.txt', 'w')\nprint('not reached')\n",
+        cwd=layout.target,
+        violation_exit_code=3,
+    )
+    assert run.returncode == 3
+    assert "not reached" not in run.stdout
+    assert run.stderr == "hermetic: blocked filesystem: open('new.txt', 'w')\n"
+    assert not (layout.target / "new.txt").exists()
+
+
+def test_trace_reports_each_refusal_on_stderr(
+    guarded: Callable[..., GuardedRun], layout: Layout
+) -> None:
+    run = guarded(
+        "bootstrap",
+        {"fs_readonly": True, "trace": True},
+        "import os\nattempt('write', lambda: os.mkdir('d'))\n",
+        cwd=layout.target,
+    )
+    assert run.status("write") == "blocked"
+    target = layout.target / "d"
+    assert f"hermetic: blocked filesystem: os.mkdir('d') ({target})\n" in run.stderr
