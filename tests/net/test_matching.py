@@ -181,4 +181,4 @@ def test_verdict_caches_stay_bounded() -> None:
     for i in range(10_000):
         r.peer_allowed(f"h{i}.example.net")
         r.kind(f"h{i}.example.net")
-    assert len(r._peers) <= 4097 and len(r._kinds) <= 4097
+    assert len(r.peers) <= 4097 and len(r._kinds) <= 4097

@@ -236,8 +236,9 @@ class Rules:
     """One install's policy: what may be resolved, reached and bound, plus its memory.
 
     ``resolved`` holds the addresses that allowed names resolved to while this layer was
-    installed; connections to them are allowed. Verdicts are cached per host as given,
-    so the common allowed path costs one dictionary lookup.
+    installed; connections to them are allowed. Verdicts are cached per host as given
+    (``peers``: may it be reached; ``_kinds``: may it be resolved), so the common allowed
+    path costs a dictionary lookup.
     """
 
     def __init__(self, options: dict[str, Any]) -> None:
@@ -246,7 +247,7 @@ class Rules:
         self.domains, self.networks = split_entries(options.get("allow_domains") or ())
         self.resolved: set[Key] = set()
         self._kinds: dict[str, str | None] = {}
-        self._peers: dict[str, bool] = {}
+        self.peers: dict[str, bool] = {}
 
     def kind(self, host: Any) -> str | None:
         """What resolving ``host`` means: ``NUMERIC``, ``DOMAIN``, ``LOCAL`` or ``None``."""
@@ -288,7 +289,7 @@ class Rules:
         """Whether a connection or datagram to ``host`` (IP literal or name) is allowed."""
         cacheable = type(host) is str
         if cacheable:
-            found = self._peers.get(host)
+            found = self.peers.get(host)
             if found is not None:
                 return found
         key = ip_key(host)
@@ -298,9 +299,9 @@ class Rules:
             kind = self.kind(host)
             verdict = kind is not NUMERIC and self.resolve_allowed(kind)
         if cacheable:
-            if len(self._peers) > 4096:
-                self._peers.clear()
-            self._peers[host] = verdict
+            if len(self.peers) > 4096:
+                self.peers.clear()
+            self.peers[host] = verdict
         return verdict
 
     def bind_allowed(self, host: Any) -> bool:
@@ -321,7 +322,7 @@ class Rules:
             key = ip_key(address)
             if key is not None and key not in self.resolved:
                 self.resolved.add(key)
-                self._peers.clear()  # an address refused before may be allowed now
+                self.peers.clear()  # an address refused before may be allowed now
 
     def hint(self, host: Any) -> str:
         """How to allow reaching or resolving ``host``."""
@@ -369,11 +370,23 @@ def install(options: dict[str, Any], runtime: Any) -> None:
             deny(f"{verb} unix socket {path}", path, reason=REASON, hint=LOCALHOST_HINT)
         refuse_family(verb + " a peer through", family)
 
+    known = rules.peers.get
+
+    def allowed_before(sock: Any, address: Any) -> bool:
+        # The hot path (a loopback connect under allow_localhost, a datagram to an allowed
+        # host): one attribute read and one dictionary lookup, no further calls.
+        if type(address) is tuple and address and _family_of(sock) in _INET:
+            host = address[0]
+            return type(host) is str and known(host) is True
+        return False
+
     def on_connect(_event: str, args: tuple[Any, ...]) -> None:
-        check_peer(args[0], args[1], "connect to")
+        if not allowed_before(args[0], args[1]):
+            check_peer(args[0], args[1], "connect to")
 
     def on_send(_event: str, args: tuple[Any, ...]) -> None:
-        if args[1] is not None:  # sendmsg() on a connected socket: its connect was checked
+        # sendmsg() without an address is on a connected socket: its connect was checked
+        if args[1] is not None and not allowed_before(args[0], args[1]):
             check_peer(args[0], args[1], "send to")
 
     def check_bind(sock: Any, address: Any) -> None:
@@ -450,7 +463,7 @@ def install(options: dict[str, Any], runtime: Any) -> None:
     # audit event of connect, bind or sendto: without these checks a refused
     # connect(("name", port)) would still have asked DNS about the name.
     def before_connect(sock: Any, *args: Any) -> None:
-        if args:
+        if args and not allowed_before(sock, args[0]):
             check_peer(sock, args[0], "connect to")
 
     def before_bind(sock: Any, *args: Any) -> None:
