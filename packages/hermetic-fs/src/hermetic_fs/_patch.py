@@ -27,9 +27,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import FrameType
-    from typing import Any, Callable
+    from typing import Any, Callable, Union
 
     Tree = tuple[frozenset[str], tuple[str, ...]]
+    # What was attempted, for the message: text, or a function that makes it (only
+    # called when refusing, so the hot path formats nothing).
+    What = Union[str, Callable[[], str]]
 
 #: An open is a write when it asks for any of these (``os.open`` tells nothing else).
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -242,6 +245,10 @@ def _flags_text(flags: int) -> str:
     return "|".join(names)
 
 
+def _described(what: What) -> str:
+    return what if isinstance(what, str) else what()
+
+
 def _shown(path: Any) -> str:
     return f"fd {path}" if isinstance(path, int) else repr(_text(path))
 
@@ -271,26 +278,26 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         assert readable_tree is not None
         return _within(resolved, readable_tree) or _not_a_file(resolved)
 
-    def unresolved(what: str, path: Any, dir_fd: Any, reason: str) -> None:
+    def unresolved(what: What, path: Any, dir_fd: Any, reason: str) -> None:
         if isinstance(path, int):
             target, unknown = f"fd {path}", f"descriptor {path}"
         else:
             target, unknown = _text(path), f"dir_fd {dir_fd}"
         runtime.deny(
-            what,
+            _described(what),
             target,
             reason=reason,
-            hint=f"cannot tell which file {unknown} refers to (no /proc/self/fd), so it is refused",
+            hint=f"cannot tell which file {unknown} refers to, so it is refused",
         )
 
-    def check_write(what: str, path: Any, dir_fd: Any = None, entry: bool = False) -> None:
+    def check_write(what: What, path: Any, dir_fd: Any = None, entry: bool = False) -> None:
         resolved = _resolve(path, dir_fd, entry)
         if resolved is None:
             unresolved(what, path, dir_fd, _WRITE_REASON)
         elif not writable(resolved):
-            runtime.deny(what, resolved, reason=_WRITE_REASON, hint=_WRITE_HINT)
+            runtime.deny(_described(what), resolved, reason=_WRITE_REASON, hint=_WRITE_HINT)
 
-    def check_read(what: str, path: Any, dir_fd: Any = None, opening: bool = False) -> None:
+    def check_read(what: What, path: Any, dir_fd: Any = None, opening: bool = False) -> None:
         resolved = _resolve(path, dir_fd)
         if resolved is None:
             unresolved(what, path, dir_fd, read_reason)
@@ -300,7 +307,9 @@ def install(options: dict[str, Any], runtime: Any) -> None:
                 # subdirectory, symlinks too, before it skips them): listing it or opening
                 # through it as dir_fd is checked on its own.
                 return
-            refusal = runtime.violation(what, resolved, reason=read_reason, hint=_READ_HINT)
+            refusal = runtime.violation(
+                _described(what), resolved, reason=read_reason, hint=_READ_HINT
+            )
             if _for_source_lines():
                 # linecache skips a file it cannot read (OSError): a traceback through
                 # code from outside the root then shows no source line instead of failing.
@@ -315,16 +324,17 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         writes = flags & write_flags or (not flags and _mode_writes(mode))
         if not writes and root is None:
             return
+        what: Callable[[], str]
         if mode is None:
-            what = f"os.open({_shown(path)}, {_flags_text(flags)})"
+            what = lambda: f"os.open({_shown(path)}, {_flags_text(flags)})"  # noqa: E731
             if not patch:
                 if getattr(vouched, "path", None) is path:
                     return  # the os.open patch checked this very call, dir_fd included
                 if not _text(path).startswith("/"):
                     reason = _WRITE_REASON if writes else read_reason
-                    runtime.deny(what, _text(path), reason=reason, hint=_NO_DIR_FD)
+                    runtime.deny(what(), _text(path), reason=reason, hint=_NO_DIR_FD)
         else:
-            what = f"open({_shown(path)}, {mode!r})"
+            what = lambda: f"open({_shown(path)}, {mode!r})"  # noqa: E731
         if writes:
             check_write(what, path, dir_fd)
         else:
@@ -391,7 +401,7 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         def on_read_event(event: str, args: tuple[Any, ...]) -> None:
             index, fd_index = _READ_EVENTS[event]
             dir_fd = args[fd_index] if fd_index is not None and fd_index < len(args) else None
-            check_read(f"{event}({_shown(args[index])})", args[index], dir_fd)
+            check_read(lambda: f"{event}({_shown(args[index])})", args[index], dir_fd)
 
         for event in _READ_EVENTS:
             runtime.on_audit(event, on_read_event)
@@ -408,7 +418,8 @@ def install(options: dict[str, Any], runtime: Any) -> None:
                     root_dir, dir_fd = args[2], args[3]
                     if root_dir is not None and not base.startswith("/"):
                         base = os.path.join(_text(root_dir), base)
-            check_read(f"{event.partition('/')[0]}({_shown(pattern)})", base, dir_fd)
+            name = event.partition("/")[0]
+            check_read(lambda: f"{name}({_shown(pattern)})", base, dir_fd)
 
         # 3.10+ raise glob.glob/2 (which has root_dir and dir_fd) right after glob.glob.
         runtime.on_audit("glob.glob/2" if sys.version_info >= (3, 10) else "glob.glob", on_glob)
