@@ -59,6 +59,10 @@ class Activation:
         # then costs a dictionary lookup instead of a merge.
         self._plans: dict[tuple[BlockConfig, ...], Plan] = {}
         self._plans_for: Registry | None = None
+        # keep_installed(): while kept, an emptied stack parks its layers (suspended, not
+        # removed); _parked holds their options until they are resumed or dropped.
+        self._keep = 0
+        self._parked: dict[str, dict[str, Any]] | None = None
 
     def _plan(self) -> Plan:
         key = tuple(entry.config for entry in self._entries)
@@ -85,7 +89,37 @@ class Activation:
     def installed(self) -> dict[str, dict[str, Any]]:
         """``{guard name: options}`` of the newest layer of each installed guard."""
         with self._lock:
+            if self._parked is not None:
+                return {}  # parked layers enforce nothing
             return {name: dict(layers[-1].options) for name, layers in self._layers.items()}
+
+    def keep_installed(self, keep: bool) -> None:
+        """Opt in (``True``) to parking layers when the stack empties; ``False`` opts out.
+
+        While kept, leaving the last active policy suspends the installed guards instead of
+        removing them (their patches and audit handlers pass everything through), and the
+        next policy that needs exactly the same layers resumes them: entering and leaving
+        one policy over and over (a test runner activating the same policy for every test)
+        costs a flag per patch instead of reinstalling every patch. Calls nest; when the
+        last keeper opts out, parked layers are removed for real. Parked patches stay in
+        place meanwhile (inert), so code that compares an attribute with its original sees
+        the difference: that is why this is opt-in.
+        """
+        with self._lock:
+            if keep:
+                self._keep += 1
+                return
+            self._keep = max(0, self._keep - 1)
+            if not self._keep and self._parked is not None:
+                self._drop_parked()
+
+    def _drop_parked(self) -> None:
+        # Removed while still suspended, so no parked layer enforces anything on its way out.
+        self._parked = None
+        for name in list(self._layers):
+            for old in self._layers.pop(name):
+                old.guard.uninstall(old.handle)
+        RUNTIME.resume()
 
     def push(self, config: BlockConfig) -> Entry:
         """Activate ``config`` on top of the stack; undo the push if a guard fails."""
@@ -121,6 +155,18 @@ class Activation:
 
     def _reconcile(self) -> None:
         _effective, desired, trace, seal = self._plan()
+        parked = self._parked
+        if parked is not None:
+            if not desired:
+                return
+            if desired == parked:
+                self._parked = None
+                RUNTIME.resume()
+                RUNTIME.trace = trace
+                if seal:
+                    RUNTIME.seal()
+                return
+            self._drop_parked()
         RUNTIME.trace = trace
         guards = registry().guards
         for name, options in desired.items():
@@ -143,6 +189,9 @@ class Activation:
                 layers = []
             self._layers[name] = [*layers, _Layer(guard, options, handle)]
         if RUNTIME.sealed:
+            return
+        if not desired and self._keep and self._layers and RUNTIME.suspend():
+            self._parked = {name: layers[-1].options for name, layers in self._layers.items()}
             return
         for name in [n for n in self._layers if n not in desired]:
             for old in self._layers.pop(name):

@@ -90,6 +90,8 @@ class Runtime:
         self._hook_live = False
         self._patches: list[_Patch] = []
         self._reentry = _thread._local()
+        self._suspended = False
+        self._observers: tuple[Callable[[PolicyViolation], object], ...] = ()
 
     # -- seal ---------------------------------------------------------------------------
     @property
@@ -99,7 +101,49 @@ class Runtime:
 
     def seal(self) -> None:
         """Freeze everything installed so far for the rest of the process."""
+        if self._suspended:
+            self.resume()  # a sealed process enforces: nothing may stay asleep
         self._sealed = True
+
+    # -- suspension ---------------------------------------------------------------------
+    @property
+    def suspended(self) -> bool:
+        """True between :meth:`suspend` and :meth:`resume`."""
+        return self._suspended
+
+    def suspend(self) -> bool:
+        """Let every installed patch and audit handler pass everything through.
+
+        Nothing is removed: :meth:`resume` brings the same layers back for the cost of a
+        flag per patch, where uninstalling and installing them again rebuilds every patch.
+        Returns False, and does nothing, in a sealed process.
+        """
+        if self._sealed:
+            return False
+        self._suspended = True
+        for record in self._patches:
+            record.live = False
+        return True
+
+    def resume(self) -> None:
+        """Make the layers :meth:`suspend` put to sleep enforce again."""
+        self._suspended = False
+        for record in self._patches:
+            record.live = True
+
+    # -- observers ----------------------------------------------------------------------
+    def observe(self, observer: Callable[[PolicyViolation], object]) -> None:
+        """Call ``observer(violation)`` for every violation made from now on.
+
+        Observers see violations the code under test catches and never re-raises (the
+        pytest plugin reports them). An observer must be quick and must not raise; an
+        exception from it is ignored so that it never masks the violation.
+        """
+        self._observers = (*self._observers, observer)
+
+    def unobserve(self, observer: Callable[[PolicyViolation], object]) -> None:
+        """Stop calling ``observer``."""
+        self._observers = tuple(o for o in self._observers if o != observer)
 
     # -- violations ---------------------------------------------------------------------
     def violation(
@@ -126,6 +170,11 @@ class Runtime:
                 sys.stderr.flush()
             except Exception:
                 pass
+        for observer in self._observers:
+            try:
+                observer(exc)
+            except Exception:
+                pass
         return exc
 
     # -- audit layer --------------------------------------------------------------------
@@ -134,12 +183,15 @@ class Runtime:
             return
         handlers = self._handlers
         reentry = self._reentry
+        runtime = self
 
         def _hermetic_audit_hook(event: str, args: tuple[Any, ...]) -> None:
             # The fast path is this one lookup: it runs for every audited event in the
             # process, forever, whether or not a policy is active.
             found = handlers.get(event)
             if found is None:
+                return
+            if runtime._suspended and event != SELFTEST_EVENT:
                 return
             if getattr(reentry, "busy", False):
                 return  # an event raised by a handler's own work
@@ -194,6 +246,7 @@ class Runtime:
     def patch(self, owner: Any, attr: str, build: Callable[[_Patch], Any]) -> _Patch:
         """Replace ``owner.attr`` with ``build(record)``; undo with :meth:`unpatch`."""
         record = _Patch(owner, attr)
+        record.live = not self._suspended
         replacement = build(record)
         _copy_identity(replacement, record.previous)
         record.replacement = replacement

@@ -1,0 +1,272 @@
+"""The two core hooks the pytest plugin relies on: parked layers and violation observers.
+
+``Runtime.suspend``/``resume`` and ``Activation.keep_installed`` make entering and leaving
+the same policy for every test cheap; ``Runtime.observe`` lets the plugin report violations
+the code under test swallowed. Both are opt-in: without them nothing changes.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hermetic import PolicyViolation, hermetic_blocker
+from hermetic._activation import ACTIVATION
+from hermetic._runtime import RUNTIME, GuardRuntime, Runtime
+from hermetic.guards import installed
+from hermetic_testsupport import fakeguard_patch
+from hermetic_testsupport.fakeguards import fake_registry
+
+TESTS = Path(__file__).parents[1]
+
+
+@pytest.fixture
+def fakes() -> Iterator[None]:
+    with fake_registry():
+        yield
+
+
+@pytest.fixture
+def kept(fakes: None) -> Iterator[None]:
+    ACTIVATION.keep_installed(True)
+    try:
+        yield
+    finally:
+        ACTIVATION.keep_installed(False)
+
+
+def alpha_blocked(value: float = 0.5) -> bool:
+    try:
+        colorsys.rgb_to_hsv(value, 0, 0)
+    except PolicyViolation as exc:
+        assert exc.guard == "alpha"
+        return True
+    return False
+
+
+def suspended(runtime: Runtime) -> bool:
+    return runtime.suspended
+
+
+def audit_blocked() -> bool:
+    try:
+        fakeguard_patch.audit("alpha", "from C")
+    except PolicyViolation:
+        return True
+    return False
+
+
+# -- Runtime.suspend / resume ----------------------------------------------------------------
+
+
+def test_suspend_lets_patches_and_audit_handlers_pass_through() -> None:
+    runtime = Runtime()
+    handle = GuardRuntime(runtime, "alpha")
+    fakeguard_patch.install({}, handle)
+    try:
+        assert alpha_blocked() and audit_blocked()
+        assert runtime.suspend() is True
+        assert suspended(runtime)
+        assert not alpha_blocked() and not audit_blocked()
+        runtime.resume()
+        assert not suspended(runtime)
+        assert alpha_blocked() and audit_blocked()
+    finally:
+        runtime.resume()
+        fakeguard_patch.uninstall(handle)
+        handle.undo()
+    assert not alpha_blocked()
+
+
+def test_a_patch_made_while_suspended_sleeps_until_resume() -> None:
+    runtime = Runtime()
+    runtime.suspend()
+    handle = GuardRuntime(runtime, "alpha")
+    fakeguard_patch.install({}, handle)
+    try:
+        assert not alpha_blocked()
+        runtime.resume()
+        assert alpha_blocked()
+    finally:
+        fakeguard_patch.uninstall(handle)
+        handle.undo()
+
+
+def test_a_sealed_runtime_cannot_be_suspended_and_sealing_wakes_it() -> None:
+    # A private Runtime: sealing it leaves the process's own runtime untouched.
+    runtime = Runtime()
+    handle = GuardRuntime(runtime, "alpha")
+    fakeguard_patch.install({}, handle)
+    try:
+        runtime.suspend()
+        assert not alpha_blocked()
+        runtime.seal()
+        assert not suspended(runtime)
+        assert alpha_blocked()
+        assert runtime.suspend() is False
+        assert alpha_blocked()
+    finally:
+        runtime._sealed = False  # only to clean up this private runtime's patches
+        fakeguard_patch.uninstall(handle)
+        handle.undo()
+
+
+# -- Runtime.observe -------------------------------------------------------------------------
+
+
+def test_observers_see_every_violation_even_a_swallowed_one() -> None:
+    runtime = Runtime()
+    handle = GuardRuntime(runtime, "alpha")
+    seen: list[PolicyViolation] = []
+
+    def broken(_exc: PolicyViolation) -> None:
+        raise ValueError("an observer's bug must not mask the violation")
+
+    runtime.observe(seen.append)
+    runtime.observe(broken)
+    fakeguard_patch.install({}, handle)
+    try:
+        try:
+            colorsys.rgb_to_hsv(0.5, 0, 0)
+        except Exception:
+            pass  # the code under test swallows it
+        with pytest.raises(PolicyViolation) as info:
+            fakeguard_patch.audit("alpha", "x")
+        assert [v.guard for v in seen] == ["alpha", "alpha"]
+        assert seen[1] is info.value
+        runtime.unobserve(seen.append)
+        runtime.unobserve(broken)
+        with pytest.raises(PolicyViolation):
+            colorsys.rgb_to_hsv(0.5, 0, 0)
+        assert len(seen) == 2
+    finally:
+        fakeguard_patch.uninstall(handle)
+        handle.undo()
+
+
+def test_the_process_runtime_has_no_observer_by_default() -> None:
+    assert RUNTIME._observers == ()
+
+
+# -- Activation.keep_installed ---------------------------------------------------------------
+
+
+def test_without_keep_installed_leaving_removes_everything(fakes: None) -> None:
+    before = dict(vars(colorsys))
+    blocker = hermetic_blocker(block_alpha=True)
+    with blocker:
+        assert alpha_blocked()
+    assert dict(vars(colorsys)) == before
+    assert not RUNTIME.suspended
+
+
+def test_kept_layers_are_parked_and_resumed_not_reinstalled(kept: None) -> None:
+    fakeguard_patch.INSTALLS.clear()
+    blocker = hermetic_blocker(block_alpha=True)
+    for _ in range(5):
+        with blocker:
+            assert alpha_blocked() and audit_blocked()
+            assert installed() == {
+                "alpha": {
+                    "block_alpha": True,
+                    "alpha_strict": False,
+                    "allow_alpha": (),
+                    "alpha_root": None,
+                }
+            }
+        # Parked: inert, reported as nothing installed.
+        assert not alpha_blocked() and not audit_blocked()
+        assert installed() == {}
+        assert RUNTIME.suspended
+    assert len(fakeguard_patch.INSTALLS) == 1
+    # An equal policy built separately resumes the same layer too.
+    with hermetic_blocker(block_alpha=True):
+        assert alpha_blocked()
+    assert len(fakeguard_patch.INSTALLS) == 1
+
+
+def test_a_different_policy_replaces_the_parked_layers(kept: None) -> None:
+    fakeguard_patch.INSTALLS.clear()
+    with hermetic_blocker(block_alpha=True):
+        pass
+    with hermetic_blocker(block_alpha=True, allow_alpha=["0.5"]):
+        assert not alpha_blocked(0.5)
+        assert alpha_blocked(0.25)
+        assert [options["allow_alpha"] for _name, options in fakeguard_patch.INSTALLS] == [("0.5",)]
+    with hermetic_blocker(block_beta=True):
+        assert not alpha_blocked(0.25)
+        with pytest.raises(PolicyViolation):
+            colorsys.hsv_to_rgb(0.1, 0, 0)
+    assert [name for name, _options in fakeguard_patch.INSTALLS] == ["beta"]
+
+
+def test_nested_policies_while_kept_still_stack_and_unwind(kept: None) -> None:
+    with hermetic_blocker(block_alpha=True, allow_alpha=["0.5", "0.25"]):
+        assert not alpha_blocked(0.25)
+        with hermetic_blocker(block_alpha=True, allow_alpha=["0.5"]):
+            assert alpha_blocked(0.25)
+        assert not alpha_blocked(0.25)
+        assert alpha_blocked(0.75)
+    assert not alpha_blocked(0.75)
+
+
+def test_opting_out_removes_parked_layers_exactly(fakes: None) -> None:
+    before = dict(vars(colorsys))
+    ACTIVATION.keep_installed(True)
+    ACTIVATION.keep_installed(True)  # keepers nest
+    try:
+        with hermetic_blocker(block_alpha=True):
+            pass
+        ACTIVATION.keep_installed(False)
+        assert dict(vars(colorsys)) != before  # still parked: one keeper is left
+    finally:
+        ACTIVATION.keep_installed(False)
+    assert dict(vars(colorsys)) == before
+    assert not RUNTIME.suspended
+    assert fakeguard_patch.INSTALLS == []
+
+
+def test_sealing_a_parked_policy_resumes_and_freezes_it(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import colorsys
+        from hermetic import PolicyViolation, hermetic_blocker
+        from hermetic._activation import ACTIVATION
+        from hermetic._runtime import RUNTIME
+        from hermetic_testsupport.fakeguards import fake_registry
+
+        def blocked():
+            try:
+                colorsys.rgb_to_hsv(0.5, 0, 0)
+            except PolicyViolation:
+                return True
+            return False
+
+        with fake_registry():
+            ACTIVATION.keep_installed(True)
+            with hermetic_blocker(block_alpha=True):
+                pass
+            assert RUNTIME.suspended and not blocked()
+            with hermetic_blocker(block_alpha=True, sealed=True):
+                assert RUNTIME.sealed and not RUNTIME.suspended
+            ACTIVATION.keep_installed(False)
+            assert blocked(), "a sealed policy must stay"
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(TESTS), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
