@@ -111,6 +111,13 @@ def _fd_target(fd: int) -> str | None:
     try:
         return os.readlink(f"/proc/self/fd/{fd}")
     except (OSError, ValueError, OverflowError):
+        pass
+    try:  # macOS has no /proc; it answers F_GETPATH instead
+        import fcntl
+
+        raw = fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024))  # type: ignore[attr-defined,unused-ignore]
+        return os.fsdecode(raw.rstrip(b"\0"))
+    except (ImportError, AttributeError, OSError, ValueError, OverflowError):
         return None
 
 
