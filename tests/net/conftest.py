@@ -102,15 +102,17 @@ def net_run(bare_python: str, tmp_path: Path) -> NetRun:
 
 
 class UnixCounter:
-    """An AF_UNIX stream listener that counts the connections it accepts."""
+    """An AF_UNIX listener (stream) or receiver (datagram) that counts what arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: int = socket.SOCK_STREAM) -> None:
         # A short directory of its own: AF_UNIX paths are limited to ~107 bytes.
         self.directory = tempfile.mkdtemp(prefix="hn-")
         self.path = os.path.join(self.directory, "s.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.kind = kind
+        self.sock = socket.socket(socket.AF_UNIX, kind)
         self.sock.bind(self.path)
-        self.sock.listen(16)
+        if kind == socket.SOCK_STREAM:
+            self.sock.listen(16)
         self.sock.settimeout(0.05)
         self.count = 0
         self._stop = threading.Event()
@@ -119,14 +121,16 @@ class UnixCounter:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                if self.kind == socket.SOCK_STREAM:
+                    self.sock.accept()[0].close()
+                else:
+                    self.sock.recv(65536)
             except (socket.timeout, OSError):
                 continue
             self.count += 1
-            conn.close()
 
     def wait_for(self, n: int, timeout: float = 1.0) -> int:
-        """Wait until ``n`` connections arrived (or ``timeout``); return the count."""
+        """Wait until ``n`` connections or datagrams arrived (or ``timeout``); return the count."""
         deadline = time.monotonic() + timeout
         while self.count < n and time.monotonic() < deadline:
             time.sleep(0.01)

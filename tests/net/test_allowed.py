@@ -157,6 +157,23 @@ def test_asyncio_runs_under_any_network_policy() -> None:
         loop.close()
 
 
+def test_lookups_that_ask_nobody_work_under_any_policy() -> None:
+    with hermetic_blocker(block_network=True):
+        assert socket.gethostname()
+        assert socket.getservbyname("http", "tcp") == 80
+        assert socket.getaddrinfo(None, 80, socket.AF_INET)[0][4][1] == 80
+        assert socket.getaddrinfo("192.0.2.7", 80)[0][4] == ("192.0.2.7", 80)
+        assert socket.getaddrinfo("2001:db8::7", 80)[0][4][:2] == ("2001:db8::7", 80)
+
+
+def test_mail_ids_and_fqdn_need_no_lookup() -> None:
+    import email.utils
+
+    with hermetic_blocker(block_network=True):
+        assert email.utils.make_msgid().endswith(f"@{socket.gethostname()}>")
+        assert socket.getfqdn() == socket.gethostname()
+
+
 def test_a_subclass_with_its_own_connect_is_still_guarded() -> None:
     class Traced(socket.socket):
         calls = 0

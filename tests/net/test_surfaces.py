@@ -13,6 +13,7 @@ same bootstrap in this test venv, where requests, urllib3 and httpx are installe
 
 from __future__ import annotations
 
+import socket
 import time
 from contextlib import ExitStack
 from typing import Any, NamedTuple
@@ -28,7 +29,7 @@ class Case(NamedTuple):
     """One surface: the call, the server it reaches, and what each policy does to it."""
 
     call: str  # an expression in the body; S is the case's server address or URL
-    server: str | None  # tcp4, tcp6, udp4, udp6, unix, http4, http6, or None
+    server: str | None  # tcp4, tcp6, udp4, udp6, unix, unix-dgram, http4, http6, or None
     blocked: str = "blocked"  # outcome under block_network alone
     localhost: str = "ok"  # outcome under block_network + allow_localhost
     venv_only: bool = False  # needs requests/urllib3/httpx (not in the bare venv)
@@ -50,6 +51,7 @@ CASES: dict[str, Case] = {
     "udp4.sendmsg": Case("udp(socket.AF_INET, lambda s: s.sendmsg([b'x'], [], 0, S))", "udp4"),
     "udp6.sendmsg": Case("udp(socket.AF_INET6, lambda s: s.sendmsg([b'x'], [], 0, S))", "udp6"),
     "unix.connect": Case("unix_connect(S)", "unix"),
+    "unix.sendto": Case("unix_sendto(S)", "unix-dgram"),
     # asyncio
     "asyncio.open_connection": Case("asyncio.run(aio_open(S))", "tcp4"),
     "asyncio.open_connection6": Case("asyncio.run(aio_open(S))", "tcp6"),
@@ -143,6 +145,10 @@ def udp(family, action):
 def unix_connect(path):
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(path)
+
+def unix_sendto(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(b"x", path)
 
 async def aio_open(address):
     reader, writer = await asyncio.open_connection(*address)
@@ -258,6 +264,8 @@ def _servers(stack: ExitStack, labels: list[str]) -> dict[str, Any]:
             out[label] = stack.enter_context(UDPCounter("::1"))
         elif kind == "unix":
             out[label] = stack.enter_context(UnixCounter())
+        elif kind == "unix-dgram":
+            out[label] = stack.enter_context(UnixCounter(socket.SOCK_DGRAM))
         elif kind in ("http4", "http6"):
             out[label] = (http4 if kind == "http4" else http6, "/" + label)
     return out
