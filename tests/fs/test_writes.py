@@ -33,6 +33,8 @@ WRITES = {
     "pathlib_write_bytes": 'pathlib.Path(P, "new").write_bytes(b"x")',
     "pathlib_touch": 'pathlib.Path(P, "new").touch()',
     "pathlib_open_a": 'pathlib.Path(f).open("a").write("more")',
+    # Relative to the working directory (the allowed one); os.open under pathlib on 3.9.
+    "pathlib_relative_touch": 'pathlib.Path(os.path.relpath(P + "/new")).touch()',
     "pathlib_mkdir": 'pathlib.Path(P, "newdir").mkdir()',
     "pathlib_unlink": "pathlib.Path(f).unlink()",
     "pathlib_rename": 'pathlib.Path(f).rename(P + "/g")',

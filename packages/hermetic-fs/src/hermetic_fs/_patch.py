@@ -7,8 +7,11 @@ Two layers. The audit layer sees every filesystem event CPython raises (``open``
 flags, the ``os.remove``/``rename``/``mkdir``/``chmod``... family, listings, ``glob``,
 ``sqlite3.connect``), captured references and C callers included. Patches cover what the
 events cannot decide: ``os.open`` (its event carries no ``dir_fd``), ``os.mkfifo`` and
-``os.mknod`` (no event at all), and the import system's bytecode writer, so that a refused
-``.pyc`` write is skipped exactly as an unwritable ``__pycache__`` would be.
+``os.mknod`` (no event at all), and the import system, whose tolerance a
+``PolicyViolation`` (not an ``OSError``) would defeat: a refused ``.pyc`` write is skipped
+as an unwritable ``__pycache__`` would be, and under a root a ``sys.path`` directory outside
+it lists as empty. For the same reason ``linecache`` gets a ``PermissionError`` for a file
+outside the root, so a traceback loses only its source line.
 
 Every check resolves the path (``realpath``, against ``dir_fd`` when one is given) at the
 moment of the call, so ``..``, symlinks and relative paths cannot step outside. What happens
@@ -185,7 +188,9 @@ def interpreter_paths() -> set[str]:
     executables. ``/`` is never included: it would make the root meaningless.
     """
     paths = [p for p in sys.path if isinstance(p, str)]
-    paths.append(os.path.dirname(os.__file__))
+    stdlib = getattr(os, "__file__", None)  # absent only in unusual embedded builds
+    if stdlib:
+        paths.append(os.path.dirname(stdlib))
     site = sys.modules.get("site")
     try:
         paths.extend(site.getsitepackages())  # type: ignore[union-attr]
@@ -335,7 +340,7 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         if mode is None:
             what = lambda: f"os.open({_shown(path)}, {_flags_text(flags)})"  # noqa: E731
             if not patch:
-                if getattr(vouched, "path", None) is path:
+                if getattr(vouched, "path", None) == _text(path):
                     return  # the os.open patch checked this very call, dir_fd included
                 if not _text(path).startswith("/"):
                     reason = _WRITE_REASON if writes else read_reason
@@ -366,7 +371,7 @@ def install(options: dict[str, Any], runtime: Any) -> None:
     # -- the os.* write family, shutil and tempfile ------------------------------------
     def on_write_event(event: str, args: tuple[Any, ...]) -> None:
         count, checks = _WRITE_EVENTS[event]
-        what = f"{event}({', '.join(_shown(a) for a in args[:count])})"
+        what = lambda: f"{event}({', '.join(_shown(a) for a in args[:count])})"  # noqa: E731
         for index, fd_index, entry in checks:
             dir_fd = args[fd_index] if fd_index is not None and fd_index < len(args) else None
             if event == "os.mkdir" and os.path.lexists(_resolve(args[index], dir_fd, True) or ""):
@@ -435,14 +440,13 @@ def install(options: dict[str, Any], runtime: Any) -> None:
 
     # -- patches: what the audit events cannot decide ----------------------------------
     def os_open(original: Callable[..., int], *args: Any, **kwargs: Any) -> int:
-        if args and type(args[0]).__name__ == "_NormalAccessor":
-            args = args[1:]  # called as a method of Python 3.9's pathlib accessor (below)
         path = args[0] if args else kwargs.get("path")
         flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
         if isinstance(flags, int) and not isinstance(path, int):
             opened(path, None, flags, kwargs.get("dir_fd"), patch=True)
         outer = getattr(vouched, "path", None)
-        vouched.path = path
+        # The event carries the path after os.fspath(): compare text, not identity.
+        vouched.path = None if isinstance(path, int) else _text(path)
         try:
             return original(*args, **kwargs)
         finally:
@@ -455,7 +459,10 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         # the real function, and patch it as well so that pathlib's opens are vouched for.
         import pathlib
 
-        runtime.wrap(pathlib._NormalAccessor, "open", os_open)  # type: ignore[attr-defined]
+        def accessor_open(original: Callable[..., int], _accessor: Any, *a: Any, **k: Any) -> int:
+            return os_open(original, *a, **k)  # called as a method: drop the accessor
+
+        runtime.wrap(pathlib._NormalAccessor, "open", accessor_open)  # type: ignore[attr-defined]
     # The import system writes bytecode through posix.open; everything else uses os.open.
     for owner in (os, posix):
         if owner is not None:
