@@ -43,8 +43,10 @@ def normalize_entry(entry: str) -> str:
         raise ValueError(f"{entry!r} contains white space; give {_SHAPE}")
     _scheme, sep, rest = entry.partition("://")
     if sep:
-        host = re.split(r"[/:?#]", rest.rpartition("@")[2], maxsplit=1)[0] or "example.com"
-        raise ValueError(f"{entry!r} is a URL; give only its host name, e.g. {host}")
+        netloc = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+        bracketed = netloc.startswith("[")
+        host = netloc[1:].partition("]")[0] if bracketed else netloc.partition(":")[0]
+        raise ValueError(f"{entry!r} is a URL; give only its host, e.g. {host or 'example.com'}")
     if "/" in entry:
         return _normalize_range(entry)
     if entry.startswith("["):
