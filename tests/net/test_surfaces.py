@@ -58,6 +58,8 @@ CASES: dict[str, Case] = {
     "asyncio.create_connection": Case("asyncio.run(aio_create(S))", "tcp6"),
     "asyncio.create_datagram_endpoint": Case("asyncio.run(aio_datagram(S))", "udp4"),
     "asyncio.open_unix_connection": Case("asyncio.run(aio_unix(S))", "unix"),
+    "asyncio.http": Case("asyncio.run(aio_http(S))", "http4"),
+    "asyncio.http6": Case("asyncio.run(aio_http(S))", "http6"),
     # the standard library's HTTP clients
     "http.client": Case("http_client(S)", "http4"),
     "http.client6": Case("http_client(S)", "http6"),
@@ -170,6 +172,15 @@ async def aio_unix(path):
     reader, writer = await asyncio.open_unix_connection(path)
     writer.close()
 
+async def aio_http(url):
+    host, port, path = url
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(("GET %s HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n" % path).encode())
+    response = await reader.read()
+    writer.close()
+    assert response.startswith(b"HTTP/1.0 200"), response
+    assert response.endswith(b"hello from loopback\\n"), response
+
 def http_client(url):
     host, port, path = url
     c = http.client.HTTPConnection(host, port, timeout=T)
@@ -274,7 +285,7 @@ def _servers(stack: ExitStack, labels: list[str]) -> dict[str, Any]:
 def _address(label: str, server: Any) -> Any:
     if isinstance(server, tuple):
         http, path = server
-        if label.startswith("http.client"):
+        if label.startswith(("http.client", "asyncio.http")):
             host, port = http.server_address[:2]
             return (host, port, path)
         return http.url + path
