@@ -1,0 +1,322 @@
+"""The pytest plugin at work: activating each test's policy and reporting violations.
+
+Nothing here is registered with pytest unless the suite has a policy, a test carries a
+hermetic marker, or a test uses the ``hermetic`` fixture (or, in an xdist controller, to
+receive the workers' violations). The per-test path is kept short: the plan of every test
+is computed at collection, the blocker of each distinct policy is built once, and the
+guards' layers are parked between tests instead of being reinstalled
+(``Activation.keep_installed``), so entering a test's policy costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import pytest
+from _pytest._code import Traceback
+
+from hermetic._activation import ACTIVATION
+from hermetic._pytest_plan import ItemPlan, Planner, Suite
+from hermetic._runtime import RUNTIME
+from hermetic.errors import PolicyViolation
+from hermetic.pytest_plugin import PLAN, STATE, any_marked
+from hermetic.registry import registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Generator
+    from types import TracebackType
+    from typing import Any
+
+    # [guard, target, message, raised]: plain data, so xdist can ship it with a report.
+    Record = list[Any]
+
+#: The attribute a test report carries its violations in (a list of Record).
+REPORT_ATTRIBUTE = "hermetic_violations"
+
+
+def _chain(exc: BaseException | None) -> set[int]:
+    """The ids of ``exc`` and every exception it was raised from or during."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+class Recorder:
+    """Sees every violation (swallowed ones too), attaches them to reports, sums them up."""
+
+    def __init__(self, suite: Suite) -> None:
+        """Report for ``suite``; call :meth:`observe` in a process that runs tests."""
+        self.suite = suite
+        self.by_guard: dict[str, list[tuple[str, Record]]] = {}
+        self._current: list[PolicyViolation] = []
+        self._phase: list[Record] | None = None
+        self._observing = False
+
+    # -- observing ----------------------------------------------------------------------
+    def _seen(self, violation: PolicyViolation) -> None:
+        self._current.append(violation)
+
+    def observe(self) -> None:
+        """Start receiving violations from the runtime."""
+        if not self._observing:
+            RUNTIME.observe(self._seen)
+            self._observing = True
+
+    def close(self) -> None:
+        """Stop receiving violations."""
+        if self._observing:
+            RUNTIME.unobserve(self._seen)
+            self._observing = False
+
+    def _take(self, raised: BaseException | None) -> list[Record]:
+        chain = _chain(raised)
+        records = [[v.guard or "?", v.target, str(v), id(v) in chain] for v in self._current]
+        self._current = []
+        return records
+
+    # -- hooks --------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+        """Classify the phase's violations (raised, or caught by the code under test)."""
+        if self._current:
+            excinfo = call.excinfo
+            self._phase = self._take(excinfo.value if excinfo else None)
+            if (
+                excinfo is not None
+                and isinstance(excinfo.value, PolicyViolation)
+                and not item.config.getoption("fulltrace", False)
+            ):
+                _trim_traceback(excinfo)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Attach the phase's violations (before xdist ships the report) and count them."""
+        if self._phase is not None:
+            setattr(report, REPORT_ATTRIBUTE, self._phase)
+            self._phase = None
+        records = getattr(report, REPORT_ATTRIBUTE, None)
+        if records:
+            label = report.nodeid if report.when == "call" else f"{report.nodeid} ({report.when})"
+            for record in records:
+                self.by_guard.setdefault(record[0], []).append((label, record))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Violations during collection (a sealed policy is active then) are listed too."""
+        self._flush("collection")
+
+    def _flush(self, label: str) -> None:
+        if self._current:
+            for record in self._take(None):
+                self.by_guard.setdefault(record[0], []).append((f"({label})", record))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """List the violations, per guard."""
+        self._flush("outside tests")
+        if not self.by_guard:
+            return
+        tr = terminalreporter
+        tr.write_sep("=", "hermetic violations", yellow=True)
+        for guard in sorted(self.by_guard):
+            rows = self.by_guard[guard]
+            places = len({label for label, _record in rows})
+            tr.write_line(f"{guard}: {_count(len(rows), 'violation')} in {_count(places, 'test')}")
+            for label, (_guard, _target, message, raised) in rows:
+                note = "" if raised else " [caught by the code under test]"
+                tr.write_line(f"  {label}: {message}{note}")
+
+
+def _trim_traceback(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Drop hermetic's own frames from the end of a violation's traceback.
+
+    The test's report then ends at the call that was refused (``connect`` in the code
+    under test), not inside the runtime and the guard that refused it. pytest rebuilds
+    tracebacks from the raw ``tb_next`` chain, so the chain itself is cut (``--full-trace``
+    shows everything).
+    """
+    internal = {"hermetic._runtime"}
+    internal.update(guard.patch_module for guard in registry().guards.values())
+    chain: list[TracebackType] = []
+    tb: TracebackType | None = excinfo.tb
+    while tb is not None:
+        chain.append(tb)
+        tb = tb.tb_next
+    end = len(chain)
+    while end > 1 and chain[end - 1].tb_frame.f_globals.get("__name__") in internal:
+        end -= 1
+    if end < len(chain):
+        chain[end - 1].tb_next = None
+        excinfo.traceback = Traceback(excinfo.tb)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _guarded_phase(item: pytest.Item) -> Generator[None, Any, Any]:
+    plan = item.stash.get(PLAN, None)
+    if plan is None or plan.blocker is None:
+        return (yield)
+    blocker = plan.blocker
+    blocker.__enter__()
+    try:
+        return (yield)
+    finally:
+        blocker.__exit__(None, None, None)
+
+
+class CallScope:
+    """Activates each test's policy around the test function (the default)."""
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        """Run the test under its policy."""
+        return (yield from _guarded_phase(item))
+
+
+class TestScope(CallScope):
+    """``--hermetic-scope=test``: also around the test's setup and teardown."""
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        """Set the test's fixtures up under its policy."""
+        return (yield from _guarded_phase(item))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, Any, Any]:
+        """Tear the test's fixtures down under its policy."""
+        return (yield from _guarded_phase(item))
+
+
+class Refusals:
+    """Fails the setup of tests whose markers cannot be honoured."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Refuse a test with a bad marker or an opt-out under a sealed policy."""
+        plan = item.stash.get(PLAN, None)
+        if plan is not None and plan.error:
+            pytest.fail(plan.error, pytrace=False)
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    if hasattr(config, "workerinput"):
+        return False
+    return getattr(config.option, "dist", "no") != "no" and bool(
+        getattr(config.option, "numprocesses", None) or getattr(config.option, "tx", None)
+    )
+
+
+class State:
+    """The plugin's per-run state (in ``config.stash``): what is registered, what is kept."""
+
+    def __init__(self, config: pytest.Config, suite: Suite) -> None:
+        """Prepare for ``suite``; nothing is registered yet."""
+        self.config = config
+        self.suite = suite
+        self.planner: Planner | None = None
+        self.recorder: Recorder | None = None
+        self.controller = _is_xdist_controller(config)
+        self._kept = False
+        self._entries: list[Any] = []
+        self._registered: list[object] = []
+
+    def _register(self, plugin: object, name: str) -> None:
+        self.config.pluginmanager.register(plugin, name)
+        self._registered.append(plugin)
+
+    def start(self) -> None:
+        """Register what the configured suite needs; seal now if the policy is sealed."""
+        suite = self.suite
+        if suite.off:
+            return
+        if self.controller:
+            # The controller runs no test; it only receives the workers' reports.
+            self.ensure_recorder(observe=False)
+            return
+        if suite.sealed:
+            assert suite.config is not None
+            # Irreversible: the policy covers the rest of the process, collection included.
+            self._entries.append(ACTIVATION.push(suite.config))
+            self.ensure_recorder()
+            return
+        if suite.active:
+            self.ensure_recorder()
+            self._register(TestScope() if suite.scope == "test" else CallScope(), "hermetic-scope")
+
+    def ensure_recorder(self, *, observe: bool = True) -> Recorder:
+        """Register the recorder (once) and, in a process that runs tests, observe."""
+        if self.recorder is None:
+            self.recorder = Recorder(self.suite)
+            self._register(self.recorder, "hermetic-recorder")
+        if observe:
+            self.recorder.observe()
+            if not self._kept and not RUNTIME.sealed:
+                ACTIVATION.keep_installed(True)
+                self._kept = True
+        return self.recorder
+
+    def plan_items(self, items: list[pytest.Item]) -> None:
+        """Compute each test's plan (at the end of collection)."""
+        suite = self.suite
+        if suite.off or self.controller:
+            return
+        if not suite.active and not suite.sealed and not any_marked(items):
+            return
+        if self.planner is None:
+            self.planner = Planner(suite)
+            self.ensure_recorder()
+            if self.config.pluginmanager.get_plugin("hermetic-scope") is None and not suite.sealed:
+                self._register(
+                    TestScope() if suite.scope == "test" else CallScope(), "hermetic-scope"
+                )
+        planner = self.planner
+        refused = False
+        for item in items:
+            plan = planner.plan(item)
+            if plan is not None:
+                item.stash[PLAN] = plan
+                refused = refused or plan.error is not None
+        if refused and self.config.pluginmanager.get_plugin("hermetic-refusals") is None:
+            self._register(Refusals(), "hermetic-refusals")
+
+    def header(self) -> str:
+        """The report header line: which policy the suite runs under."""
+        line = f"hermetic: {self.suite.describe()}"
+        if self.suite.sealed and self.controller:
+            line += "; sealed in each worker, not in the controller"
+        return line
+
+    def close(self) -> None:
+        """Undo everything at the end of the run (a sealed policy stays: it is sealed)."""
+        for entry in reversed(self._entries):
+            ACTIVATION.pop(entry)
+        self._entries = []
+        if self.recorder is not None:
+            self.recorder.close()
+        if self._kept:
+            ACTIVATION.keep_installed(False)
+            self._kept = False
+        for plugin in self._registered:
+            if self.config.pluginmanager.is_registered(plugin):
+                self.config.pluginmanager.unregister(plugin)
+        self._registered = []
+
+
+def plan_of(item: pytest.Item) -> ItemPlan | None:
+    """The plan computed for ``item`` at collection (None: the plugin leaves it alone)."""
+    return item.stash.get(PLAN, None)
+
+
+__all__ = [
+    "REPORT_ATTRIBUTE",
+    "STATE",
+    "CallScope",
+    "Recorder",
+    "Refusals",
+    "State",
+    "TestScope",
+    "plan_of",
+]
