@@ -1,0 +1,242 @@
+"""Per-test cost of hermetic's pytest plugin, side by side with pytest-socket.
+
+A temporary project of 2000 trivial tests (20 modules of 100 ``def test_n(): pass``) runs
+under each configuration:
+
+* ``pytest (plugins not loaded)``: ``-p no:hermetic -p no:socket``, the floor;
+* each plugin installed but unconfigured (what a suite pays for merely having it);
+* ``pytest-socket --disable-socket``;
+* ``hermetic --hermetic-no-network`` (the policy active during each test's call);
+* ``hermetic --hermetic-no-network --hermetic-scope=test`` (setup, call and teardown);
+* ``hermetic --hermetic-profile net-hermetic``.
+
+Each plugin is measured with the other one disabled (``-p no:...``), so every overhead
+belongs to one plugin.
+
+A tiny timing plugin inside each run measures the session (collection plus the test loop,
+without interpreter start-up) in wall-clock and process CPU time. Every configuration runs
+once per repetition, in an order that rotates each repetition (interleaved, so a busy
+machine slows all of them alike). The report gives medians, the per-test overhead over the
+floor, and the ratio of hermetic's overhead to pytest-socket's (the target: at most 1).
+
+Run it with the interpreter of an environment where hermetic-core, hermetic-net and
+pytest-socket are installed::
+
+    python benchmarks/bench_pytest.py [--repetitions 15] [--json out.json]
+
+or import it: ``run(repetitions) -> dict``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+TESTS = 2000
+MODULES = 20
+TARGET_RATIO = 1.0
+FLOOR = "pytest (plugins not loaded)"
+SOCKET = "pytest-socket --disable-socket"
+HERMETIC = "hermetic --hermetic-no-network"
+
+TIMER = """
+import os, time
+import pytest
+
+_start = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    _start["wall"], _start["cpu"] = time.perf_counter(), time.process_time()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    wall = time.perf_counter() - _start["wall"]
+    cpu = time.process_time() - _start["cpu"]
+    with open(os.environ["HERMETIC_BENCH_OUT"], "w") as f:
+        f.write(f"{wall} {cpu} {session.testscollected}")
+"""
+
+NO_SOCKET = ["-p", "no:socket"]
+NO_HERMETIC = ["-p", "no:hermetic"]
+CONFIGS: dict[str, list[str]] = {
+    FLOOR: [*NO_HERMETIC, *NO_SOCKET],
+    "hermetic installed, unconfigured": NO_SOCKET,
+    "pytest-socket installed, unconfigured": NO_HERMETIC,
+    SOCKET: [*NO_HERMETIC, "--disable-socket"],
+    HERMETIC: [*NO_SOCKET, "--hermetic-no-network"],
+    "hermetic --hermetic-no-network --hermetic-scope=test": [
+        *NO_SOCKET,
+        "--hermetic-no-network",
+        "--hermetic-scope=test",
+    ],
+    "hermetic --hermetic-profile net-hermetic": [
+        *NO_SOCKET,
+        "--hermetic-profile",
+        "net-hermetic",
+    ],
+}
+
+
+def _project(root: Path) -> None:
+    (root / "pytest.ini").write_text("[pytest]\n")
+    per_module = TESTS // MODULES
+    body = "".join(f"def test_{i}():\n    pass\n\n\n" for i in range(per_module))
+    for m in range(MODULES):
+        (root / f"test_m{m:02d}.py").write_text(body)
+    (root / "hermetic_bench_timer.py").write_text(TIMER)
+
+
+def _available(python: str, env: dict[str, str]) -> dict[str, str | None]:
+    """Why a configuration cannot run here (None: it can)."""
+    probe = (
+        "import importlib.util as u, json\n"
+        "from hermetic.registry import registry\n"
+        "print(json.dumps([u.find_spec('pytest_socket') is not None, "
+        "'network' in registry().guards]))"
+    )
+    done = subprocess.run(
+        [python, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    has_socket, has_net = json.loads(done.stdout)
+    reasons: dict[str, str | None] = {}
+    for name in CONFIGS:
+        reasons[name] = None
+        if name.startswith("pytest-socket") and not has_socket:
+            reasons[name] = "skipped: pytest-socket is not installed"
+        if any(arg.startswith("--hermetic") for arg in CONFIGS[name]) and not has_net:
+            reasons[name] = "skipped: the network guard (hermetic-net) does not load here"
+    return reasons
+
+
+def _once(python: str, root: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    out = root / "timing.txt"
+    argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "hermetic_bench_timer"]
+    done = subprocess.run(
+        [*argv, *args], cwd=root, env={**env, "HERMETIC_BENCH_OUT": str(out)}, capture_output=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"pytest {' '.join(args)} failed ({done.returncode}):\n"
+            f"{done.stdout.decode()[-2000:]}{done.stderr.decode()[-2000:]}"
+        )
+    wall, cpu, collected = out.read_text().split()
+    if int(collected) != TESTS:
+        raise RuntimeError(f"collected {collected} tests, expected {TESTS}")
+    return float(wall), float(cpu)
+
+
+def run(repetitions: int, python: str | None = None) -> dict[str, Any]:
+    """Measure every configuration ``repetitions`` times; return medians and overheads."""
+    python = python or sys.executable
+    root = Path(tempfile.mkdtemp(prefix="hermetic-bench-pytest-"))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(root)
+    env.pop("PYTEST_ADDOPTS", None)
+    env.pop("PYTEST_PLUGINS", None)
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    try:
+        _project(root)
+        reasons = _available(python, env)
+        names = [name for name, reason in reasons.items() if reason is None]
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+        for name in names:  # warm up: files in the page cache, every path taken once
+            _once(python, root, CONFIGS[name], env)
+        for rep in range(repetitions):
+            shift = rep % len(names)
+            for name in names[shift:] + names[:shift]:
+                samples[name].append(_once(python, root, CONFIGS[name], env))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    medians = {
+        name: (
+            statistics.median(s[0] for s in rows),
+            statistics.median(s[1] for s in rows),
+        )
+        for name, rows in samples.items()
+    }
+    floor = medians[FLOOR]
+    results: dict[str, Any] = {}
+    for name in CONFIGS:
+        if reasons[name] is not None:
+            results[name] = {"skipped": reasons[name]}
+            continue
+        wall, cpu = medians[name]
+        results[name] = {
+            "argv": CONFIGS[name],
+            "session_wall_ms": round(wall * 1000, 1),
+            "session_cpu_ms": round(cpu * 1000, 1),
+            "per_test_overhead_wall_us": round((wall - floor[0]) / TESTS * 1e6, 2),
+            "per_test_overhead_cpu_us": round((cpu - floor[1]) / TESTS * 1e6, 2),
+        }
+    report: dict[str, Any] = {
+        "benchmark": "pytest_plugin",
+        "python": python,
+        "version": sys.version.split()[0] if python == sys.executable else None,
+        "tests": TESTS,
+        "repetitions": repetitions,
+        "target_ratio": TARGET_RATIO,
+        "results": results,
+    }
+    if all(reasons[n] is None for n in (SOCKET, HERMETIC)):
+        ratios = {}
+        for clock in ("wall", "cpu"):
+            socket_cost = results[SOCKET][f"per_test_overhead_{clock}_us"]
+            hermetic_cost = results[HERMETIC][f"per_test_overhead_{clock}_us"]
+            ratios[clock] = round(hermetic_cost / socket_cost, 2) if socket_cost > 0 else None
+        report["ratio_hermetic_to_socket"] = ratios
+    return report
+
+
+def table(report: dict[str, Any]) -> str:
+    """The report as a plain-text table."""
+    lines = [
+        f"pytest plugins, {report['tests']} trivial tests, {report['repetitions']} interleaved "
+        f"repetitions, medians ({report['python']})",
+        "",
+        f"{'configuration':56} {'wall ms':>8} {'cpu ms':>8} {'us/test wall':>13} "
+        f"{'us/test cpu':>12}",
+    ]
+    for name, row in report["results"].items():
+        if "skipped" in row:
+            lines.append(f"{name:56} {row['skipped']}")
+            continue
+        lines.append(
+            f"{name:56} {row['session_wall_ms']:>8.1f} {row['session_cpu_ms']:>8.1f} "
+            f"{row['per_test_overhead_wall_us']:>13.2f} {row['per_test_overhead_cpu_us']:>12.2f}"
+        )
+    ratios = report.get("ratio_hermetic_to_socket")
+    if ratios:
+        lines += [
+            "",
+            f"per-test overhead, {HERMETIC} / {SOCKET}: wall {ratios['wall']}, "
+            f"cpu {ratios['cpu']} (target: <= {report['target_ratio']})",
+        ]
+    lines.append("overheads are over the first row (both plugins disabled with -p no:...)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--repetitions", type=int, default=15)
+    parser.add_argument("--python", default=sys.executable, help="interpreter of the env")
+    parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    args = parser.parse_args()
+    report = run(args.repetitions, python=args.python)
+    print(table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
