@@ -117,6 +117,27 @@ def test_a_sealed_runtime_cannot_be_suspended_and_sealing_wakes_it() -> None:
         handle.undo()
 
 
+class Holder:
+    """Keeps a builtin on a class, as Python 3.9's pathlib keeps os.open: it is not bound."""
+
+    measure = len
+
+
+def test_passing_through_a_builtin_kept_on_a_class_leaves_the_instance_out() -> None:
+    runtime = Runtime()
+    handle = GuardRuntime(runtime, "g")
+    handle.wrap(Holder, "measure", lambda original, _self, value: original(value) + 100)
+    handle.check_before(Holder, "measure", lambda *args: None)
+    try:
+        assert Holder().measure([1, 2]) == 102
+        runtime.suspend()
+        assert Holder().measure([1, 2]) == 2
+    finally:
+        runtime.resume()
+        handle.undo()
+    assert vars(Holder)["measure"] is len
+
+
 # -- Runtime.observe -------------------------------------------------------------------------
 
 

@@ -55,7 +55,7 @@ class _Patch:
     layer underneath can be removed (spliced out) while this one stays in place.
     """
 
-    __slots__ = ("attr", "had", "live", "owner", "previous", "raw", "replacement")
+    __slots__ = ("attr", "had", "live", "owner", "previous", "raw", "replacement", "unbound")
 
     def __init__(self, owner: Any, attr: str) -> None:
         namespace = vars(owner)
@@ -66,6 +66,16 @@ class _Patch:
         self.previous: Any = getattr(owner, attr)
         self.replacement: Any = None
         self.live = True
+        # A callable without __get__ kept on a class (os.open on Python 3.9's
+        # pathlib._NormalAccessor) is not bound to the instance it is called through;
+        # the replacement, a function, is. Passing a call through, leave the instance out.
+        self.unbound = isinstance(owner, type) and not hasattr(type(self.previous), "__get__")
+
+    def passthrough(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call what this layer wraps, as if the layer were not there."""
+        if self.unbound and args:
+            args = args[1:]
+        return self.previous(*args, **kwargs)
 
 
 def _copy_identity(wrapper: Any, wrapped: Any) -> None:
@@ -271,6 +281,7 @@ class Runtime:
             if above.owner is owner and above.attr == attr and above.raw is record.replacement:
                 # Splice this layer out: the one above now delegates to what we wrapped.
                 above.had, above.raw, above.previous = record.had, record.raw, record.previous
+                above.unbound = record.unbound
                 return
         # Foreign code patched over us; our replacement stays in its chain but passes through.
 
@@ -333,7 +344,8 @@ class GuardRuntime:
             def hermetic_guarded(*args: Any, **kwargs: Any) -> Any:
                 if record.live:
                     check(*args, **kwargs)
-                return record.previous(*args, **kwargs)
+                    return record.previous(*args, **kwargs)
+                return record.passthrough(args, kwargs)
 
             return hermetic_guarded
 
@@ -350,7 +362,7 @@ class GuardRuntime:
             def hermetic_wrapped(*args: Any, **kwargs: Any) -> Any:
                 if record.live:
                     return around(record.previous, *args, **kwargs)
-                return record.previous(*args, **kwargs)
+                return record.passthrough(args, kwargs)
 
             return hermetic_wrapped
 
