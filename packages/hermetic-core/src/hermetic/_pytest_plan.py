@@ -56,7 +56,7 @@ class Suite:
         if self.off:
             return "off (--hermetic-off)"
         if self.config is None:
-            return "no suite policy (markers and the hermetic fixture only)"
+            return "no suite policy"
         shown = {k: v for k, v in sorted(self.config.values.items()) if k not in _CORE}
         text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
         if self.sealed:

@@ -17,7 +17,7 @@ from hermetic._activation import ACTIVATION
 from hermetic._pytest_plan import ItemPlan, Planner, Suite
 from hermetic._runtime import RUNTIME
 from hermetic.errors import PolicyViolation
-from hermetic.pytest_plugin import PLAN, STATE, any_marked
+from hermetic.pytest_plugin import PLAN, STATE, _distributing, any_marked
 from hermetic.registry import registry
 
 TYPE_CHECKING = False
@@ -48,7 +48,8 @@ class Recorder:
     def __init__(self, suite: Suite) -> None:
         """Report for ``suite``; call :meth:`observe` in a process that runs tests."""
         self.suite = suite
-        self.by_guard: dict[str, list[tuple[str, Record]]] = {}
+        # guard -> [(test node id, or "" outside tests; where; record)]
+        self.by_guard: dict[str, list[tuple[str, str, Record]]] = {}
         self._current: list[PolicyViolation] = []
         self._phase: list[Record] | None = None
         self._observing = False
@@ -97,18 +98,17 @@ class Recorder:
             self._phase = None
         records = getattr(report, REPORT_ATTRIBUTE, None)
         if records:
-            label = report.nodeid if report.when == "call" else f"{report.nodeid} ({report.when})"
             for record in records:
-                self.by_guard.setdefault(record[0], []).append((label, record))
+                self.by_guard.setdefault(record[0], []).append((report.nodeid, report.when, record))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Violations during collection (a sealed policy is active then) are listed too."""
         self._flush("collection")
 
-    def _flush(self, label: str) -> None:
+    def _flush(self, where: str) -> None:
         if self._current:
             for record in self._take(None):
-                self.by_guard.setdefault(record[0], []).append((f"({label})", record))
+                self.by_guard.setdefault(record[0], []).append(("", where, record))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """List the violations, per guard."""
@@ -119,9 +119,16 @@ class Recorder:
         tr.write_sep("=", "hermetic violations", yellow=True)
         for guard in sorted(self.by_guard):
             rows = self.by_guard[guard]
-            places = len({label for label, _record in rows})
-            tr.write_line(f"{guard}: {_count(len(rows), 'violation')} in {_count(places, 'test')}")
-            for label, (_guard, _target, message, raised) in rows:
+            tests = {nodeid for nodeid, _where, _record in rows if nodeid}
+            line = f"{guard}: {_count(len(rows), 'violation')} in {_count(len(tests), 'test')}"
+            for where in dict.fromkeys(where for nodeid, where, _r in rows if not nodeid):
+                line += f" and {where}" if where.startswith("outside") else f" and during {where}"
+            tr.write_line(line)
+            for nodeid, where, (_guard, _target, message, raised) in rows:
+                if not nodeid:
+                    label = f"({where})"
+                else:
+                    label = nodeid if where == "call" else f"{nodeid} ({where})"
                 note = "" if raised else " [caught by the code under test]"
                 tr.write_line(f"  {label}: {message}{note}")
 
@@ -201,14 +208,6 @@ class Refusals:
             pytest.fail(plan.error, pytrace=False)
 
 
-def _is_xdist_controller(config: pytest.Config) -> bool:
-    if hasattr(config, "workerinput"):
-        return False
-    return getattr(config.option, "dist", "no") != "no" and bool(
-        getattr(config.option, "numprocesses", None) or getattr(config.option, "tx", None)
-    )
-
-
 class State:
     """The plugin's per-run state (in ``config.stash``): what is registered, what is kept."""
 
@@ -218,7 +217,7 @@ class State:
         self.suite = suite
         self.planner: Planner | None = None
         self.recorder: Recorder | None = None
-        self.controller = _is_xdist_controller(config)
+        self.controller = _distributing(config)
         self._kept = False
         self._entries: list[Any] = []
         self._registered: list[object] = []
@@ -282,8 +281,10 @@ class State:
         if refused and self.config.pluginmanager.get_plugin("hermetic-refusals") is None:
             self._register(Refusals(), "hermetic-refusals")
 
-    def header(self) -> str:
-        """The report header line: which policy the suite runs under."""
+    def header(self) -> str | None:
+        """The report header line: which policy the suite runs under (None: no policy)."""
+        if self.suite.config is None and not self.suite.off:
+            return None
         line = f"hermetic: {self.suite.describe()}"
         if self.suite.sealed and self.controller:
             line += "; sealed in each worker, not in the controller"

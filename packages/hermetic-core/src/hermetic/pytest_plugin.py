@@ -57,13 +57,24 @@ def pytest_configure(config: pytest.Config) -> None:
     from hermetic._pytest_options import read_settings
 
     settings = read_settings(config)
-    if settings.empty and not settings.off:
+    if settings.empty and not settings.off and not _distributing(config):
         # Unconfigured: nothing more is imported or registered unless a marker or the
-        # fixture asks for it.
+        # fixture asks for it. (An xdist controller cannot see the workers' markers, so
+        # it always gets ready to receive their violations.)
         return
     from hermetic._pytest_plan import build_suite
 
     _state(config, build_suite(settings)).start()
+
+
+def _distributing(config: pytest.Config) -> bool:
+    """Whether this process is an xdist controller handing tests to workers."""
+    if hasattr(config, "workerinput"):
+        return False
+    option = config.option
+    return getattr(option, "dist", "no") != "no" and bool(
+        getattr(option, "numprocesses", None) or getattr(option, "tx", None)
+    )
 
 
 def _state(config: pytest.Config, suite: object = None) -> State:
