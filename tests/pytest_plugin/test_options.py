@@ -235,3 +235,37 @@ def test_hermetic_off_ignores_options_ini_and_markers(
     result.assert_outcomes(passed=2)
     assert counter.wait_for(2) == 2
     result.stdout.fnmatch_lines(["hermetic: off (--hermetic-off)"])
+
+
+def test_trace_reports_each_blocked_action_on_stderr(
+    pytester: pytest.Pytester, counter: TCPCounter
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import socket
+
+        def test_swallowed():
+            try:
+                socket.create_connection(("127.0.0.1", {counter.port}), timeout=5)
+            except Exception:
+                pass
+            raise AssertionError("show the captured output")
+        """
+    )
+    result = pytester.runpytest("-p", "no:socket", "--hermetic-no-network", "--hermetic-trace")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "hermetic: block_network=True; trace on (active during each test's call)",
+            "*Captured stderr call*",
+            f"hermetic: blocked network: connect to 127.0.0.1:{counter.port}",
+        ]
+    )
+
+
+def test_a_bool_ini_key_with_another_value(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nhermetic_fs_readonly = /srv\n")
+    pytester.makepyfile("def test_one():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "invalid truth value '/srv'" in result.stderr.str()

@@ -21,7 +21,11 @@ from hermetic_testsupport.servers import TCPCounter, UDPCounter
 pytest_plugins = ["pytester"]
 
 pytest_socket = pytest.importorskip("pytest_socket")
-SOCKET_HAS_CIDR = hasattr(pytest_socket, "_partition_allowed")  # pytest-socket >= 0.8
+#: What the installed pytest-socket can do (Python 3.9's venv has 0.7, without either).
+SOCKET_CAN = {
+    "cidr": hasattr(pytest_socket, "_partition_allowed"),  # CIDR ranges: 0.8
+    "dns": hasattr(pytest_socket, "_guarded_getaddrinfo"),  # refused lookups: 0.8
+}
 
 COMMON = """
 import os
@@ -80,13 +84,13 @@ class Scenario:
         outcomes: dict[str, int],
         reached: int,
         *,
-        needs_cidr: bool = False,
+        needs: str | None = None,
     ) -> None:
         self.name = name
         self.sides = {"pytest-socket": socket, "hermetic": hermetic}
         self.outcomes = outcomes
         self.reached = reached
-        self.needs_cidr = needs_cidr
+        self.needs = needs
 
 
 SCENARIOS = [
@@ -130,6 +134,7 @@ SCENARIOS = [
         ),
         {"passed": 1},
         0,
+        needs="dns",
     ),
     Scenario(
         "disable: datagrams fail too",
@@ -296,7 +301,7 @@ SCENARIOS = [
         ),
         {"passed": 1},
         1,
-        needs_cidr=True,
+        needs="cidr",
     ),
     Scenario(
         "--allow-hosts with a host name",
@@ -462,8 +467,8 @@ def run_side(
 def test_same_behaviour(
     pytester: pytest.Pytester, servers: dict[str, Any], scenario: Scenario, tool: str
 ) -> None:
-    if tool == "pytest-socket" and scenario.needs_cidr and not SOCKET_HAS_CIDR:
-        pytest.skip("this pytest-socket has no CIDR ranges (added in 0.8)")
+    if tool == "pytest-socket" and scenario.needs and not SOCKET_CAN[scenario.needs]:
+        pytest.skip(f"this pytest-socket ({scenario.needs}) predates 0.8")
     result = run_side(pytester, servers, tool, scenario.sides[tool])
     result.assert_outcomes(**scenario.outcomes)
     assert servers["tcp"].wait_for(scenario.reached) == scenario.reached

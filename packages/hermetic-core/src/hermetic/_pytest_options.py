@@ -157,6 +157,13 @@ class Settings:
         return not self.options and not self.profiles
 
 
+def _ini(config: pytest.Config, key: str) -> Any:
+    try:
+        return config.getini(key)
+    except ValueError as exc:  # a bool key with another value: say which key
+        raise pytest.UsageError(f"hermetic: ini key {key}: {exc}") from None
+
+
 def read_settings(config: pytest.Config) -> Settings:
     """Read the hermetic options: the command line first, then the ini file."""
     settings = Settings()
@@ -164,7 +171,7 @@ def read_settings(config: pytest.Config) -> Settings:
         value = config.getoption(spec.dest, None)
         source = spec.flags[0]
         if value is None:
-            value = config.getini(spec.ini)
+            value = _ini(config, spec.ini)
             source = spec.ini
             if spec.kind is str and value == "":
                 value = None

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 MARKER = "hermetic"
 OFF_MARKER = "hermetic_off"
 _CORE = frozenset(name for name, _flag, _help in CORE_OPTIONS)
+_NAMES = (MARKER, OFF_MARKER)
 
 
 class Suite:
@@ -57,8 +58,11 @@ class Suite:
             return "off (--hermetic-off)"
         if self.config is None:
             return "no suite policy"
+        trace = "; trace on" if self.config.trace else ""
+        if not self.active:
+            return f"no suite policy{trace}"
         shown = {k: v for k, v in sorted(self.config.values.items()) if k not in _CORE}
-        text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+        text = ", ".join(f"{k}={v!r}" for k, v in shown.items()) + trace
         if self.sealed:
             return f"{text} (sealed: active for the whole session)"
         where = "each test's call" if self.scope == "call" else "each test's setup, call, teardown"
@@ -193,6 +197,7 @@ class Planner:
         """Plan tests against ``suite``."""
         self.suite = suite
         self._plans: dict[Any, ItemPlan | None] = {}
+        self._parents: dict[Any, bool] = {}
         self._blockers: dict[BlockConfig, HermeticBlocker] = {}
         base = suite.config
         self._base = (
@@ -207,8 +212,22 @@ class Planner:
             found = self._blockers[config] = HermeticBlocker(config)
         return found
 
+    def _marked(self, node: Any) -> bool:
+        """Whether ``node`` or a parent carries a hermetic marker (parents memoised)."""
+        if any(mark.name in _NAMES for mark in node.own_markers):
+            return True
+        parent = node.parent
+        if parent is None:
+            return False
+        found = self._parents.get(parent)
+        if found is None:
+            found = self._parents[parent] = self._marked(parent)
+        return found
+
     def plan(self, item: pytest.Item) -> ItemPlan | None:
         """The plan for ``item`` (None: the plugin leaves it alone)."""
+        if not self._marked(item):
+            return self._base
         marks = list(item.iter_markers(MARKER))
         offs = list(item.iter_markers(OFF_MARKER))
         if not marks and not offs:

@@ -11,7 +11,6 @@ guards' layers are parked between tests instead of being reinstalled
 from __future__ import annotations
 
 import pytest
-from _pytest._code import Traceback
 
 from hermetic._activation import ACTIVATION
 from hermetic._pytest_plan import ItemPlan, Planner, Suite
@@ -51,7 +50,7 @@ class Recorder:
         # guard -> [(test node id, or "" outside tests; where; record)]
         self.by_guard: dict[str, list[tuple[str, str, Record]]] = {}
         self._current: list[PolicyViolation] = []
-        self._phase: list[Record] | None = None
+        self._raised: BaseException | None = None
         self._observing = False
 
     # -- observing ----------------------------------------------------------------------
@@ -70,32 +69,35 @@ class Recorder:
             RUNTIME.unobserve(self._seen)
             self._observing = False
 
-    def _take(self, raised: BaseException | None) -> list[Record]:
-        chain = _chain(raised)
-        records = [[v.guard or "?", v.target, str(v), id(v) in chain] for v in self._current]
+    def raised(self, exc: BaseException, fulltrace: bool) -> None:
+        """Note the exception a guarded phase ended with; trim a violation's traceback."""
+        if self._current:
+            self._raised = exc
+        if isinstance(exc, PolicyViolation) and not fulltrace:
+            _trim_traceback(exc)
+
+    def _take(self, report: pytest.TestReport | None) -> list[Record]:
+        chain = _chain(self._raised)
+        self._raised = None
+        records = []
+        for v in self._current:
+            message = str(v)
+            if chain:
+                raised = id(v) in chain
+            else:  # a phase no wrapper of ours saw end: the report's text tells
+                raised = report is not None and report.failed and message in report.longreprtext
+            records.append([v.guard or "?", v.target, message, raised])
         self._current = []
         return records
 
     # -- hooks --------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
-        """Classify the phase's violations (raised, or caught by the code under test)."""
-        if self._current:
-            excinfo = call.excinfo
-            self._phase = self._take(excinfo.value if excinfo else None)
-            if (
-                excinfo is not None
-                and isinstance(excinfo.value, PolicyViolation)
-                and not item.config.getoption("fulltrace", False)
-            ):
-                _trim_traceback(excinfo)
-
-    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Attach the phase's violations (before xdist ships the report) and count them."""
-        if self._phase is not None:
-            setattr(report, REPORT_ATTRIBUTE, self._phase)
-            self._phase = None
+        if self._current:
+            setattr(report, REPORT_ATTRIBUTE, self._take(report))
+        elif self._raised is not None:
+            self._raised = None
         records = getattr(report, REPORT_ATTRIBUTE, None)
         if records:
             for record in records:
@@ -133,18 +135,18 @@ class Recorder:
                 tr.write_line(f"  {label}: {message}{note}")
 
 
-def _trim_traceback(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+def _trim_traceback(exc: BaseException) -> None:
     """Drop hermetic's own frames from the end of a violation's traceback.
 
     The test's report then ends at the call that was refused (``connect`` in the code
-    under test), not inside the runtime and the guard that refused it. pytest rebuilds
-    tracebacks from the raw ``tb_next`` chain, so the chain itself is cut (``--full-trace``
-    shows everything).
+    under test), not inside the runtime and the guard that refused it. pytest builds its
+    report from the raw ``tb_next`` chain, so the chain itself is cut (``--full-trace``
+    keeps everything).
     """
     internal = {"hermetic._runtime"}
     internal.update(guard.patch_module for guard in registry().guards.values())
     chain: list[TracebackType] = []
-    tb: TracebackType | None = excinfo.tb
+    tb = exc.__traceback__
     while tb is not None:
         chain.append(tb)
         tb = tb.tb_next
@@ -153,48 +155,47 @@ def _trim_traceback(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         end -= 1
     if end < len(chain):
         chain[end - 1].tb_next = None
-        excinfo.traceback = Traceback(excinfo.tb)
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _guarded_phase(item: pytest.Item) -> Generator[None, Any, Any]:
+def _guarded(scope: CallScope, item: pytest.Item) -> Generator[None, Any, Any]:
+    """Run one phase of ``item`` under its policy (one generator: this is the hot path)."""
     plan = item.stash.get(PLAN, None)
-    if plan is None or plan.blocker is None:
-        return (yield)
-    blocker = plan.blocker
-    blocker.__enter__()
+    blocker = None if plan is None else plan.blocker
+    if blocker is not None:
+        blocker.__enter__()
     try:
         return (yield)
+    except BaseException as exc:
+        scope.recorder.raised(exc, scope.fulltrace)
+        raise
     finally:
-        blocker.__exit__(None, None, None)
+        if blocker is not None:
+            blocker.__exit__(None, None, None)
+
+
+_PHASE = pytest.hookimpl(wrapper=True, trylast=True)
 
 
 class CallScope:
     """Activates each test's policy around the test function (the default)."""
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        """Run the test under its policy."""
-        return (yield from _guarded_phase(item))
+    def __init__(self, recorder: Recorder, fulltrace: bool) -> None:
+        """Tell ``recorder`` how each guarded phase ends."""
+        self.recorder = recorder
+        self.fulltrace = fulltrace
+
+    pytest_runtest_call = _PHASE(_guarded)
 
 
 class TestScope(CallScope):
     """``--hermetic-scope=test``: also around the test's setup and teardown."""
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        """Set the test's fixtures up under its policy."""
-        return (yield from _guarded_phase(item))
-
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_teardown(
-        self, item: pytest.Item, nextitem: pytest.Item | None
-    ) -> Generator[None, Any, Any]:
-        """Tear the test's fixtures down under its policy."""
-        return (yield from _guarded_phase(item))
+    pytest_runtest_setup = _PHASE(_guarded)
+    pytest_runtest_teardown = _PHASE(_guarded)
 
 
 class Refusals:
@@ -242,8 +243,13 @@ class State:
             self.ensure_recorder()
             return
         if suite.active:
-            self.ensure_recorder()
-            self._register(TestScope() if suite.scope == "test" else CallScope(), "hermetic-scope")
+            self._register_scope()
+
+    def _register_scope(self) -> None:
+        recorder = self.ensure_recorder()
+        kind = TestScope if self.suite.scope == "test" else CallScope
+        fulltrace = bool(self.config.getoption("fulltrace", False))
+        self._register(kind(recorder, fulltrace), "hermetic-scope")
 
     def ensure_recorder(self, *, observe: bool = True) -> Recorder:
         """Register the recorder (once) and, in a process that runs tests, observe."""
@@ -266,11 +272,10 @@ class State:
             return
         if self.planner is None:
             self.planner = Planner(suite)
-            self.ensure_recorder()
-            if self.config.pluginmanager.get_plugin("hermetic-scope") is None and not suite.sealed:
-                self._register(
-                    TestScope() if suite.scope == "test" else CallScope(), "hermetic-scope"
-                )
+            if suite.sealed:
+                self.ensure_recorder()
+            elif self.config.pluginmanager.get_plugin("hermetic-scope") is None:
+                self._register_scope()
         planner = self.planner
         refused = False
         for item in items:
