@@ -145,6 +145,10 @@ def run(repetitions: int, python: str | None = None) -> dict[str, Any]:
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_PLUGINS", None)
     env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    # Bytecode is written during the warm-up and used afterwards, as in an installed
+    # environment: otherwise every run recompiles hermetic's modules (and pytest rewrites
+    # every test module), a fixed cost that would be counted per test.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         _project(root)
         reasons = _available(python, env)
