@@ -8,6 +8,7 @@ the code under test swallowed. Both are opt-in: without them nothing changes.
 from __future__ import annotations
 
 import colorsys
+import os
 import subprocess
 import sys
 import textwrap
@@ -24,7 +25,7 @@ from hermetic.guards import installed
 from hermetic_testsupport import fakeguard_patch
 from hermetic_testsupport.fakeguards import fake_registry
 
-TESTS = Path(__file__).parents[1]
+from .conftest import DEMO_GUARD_SRC, write_guard_site
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def fakes() -> Iterator[None]:
 
 
 @pytest.fixture
-def kept(fakes: None) -> Iterator[None]:
+def kept(extra_guards: list[str]) -> Iterator[None]:
     ACTIVATION.keep_installed(True)
     try:
         yield
@@ -177,73 +178,117 @@ def test_the_process_runtime_has_no_observer_by_default() -> None:
 
 
 # -- Activation.keep_installed ---------------------------------------------------------------
+# The ``colors`` guard (conftest.py) does everything through its runtime handle, so it can be
+# parked; the fake ``alpha`` guard has an uninstall hook of its own, so it cannot.
 
 
-def test_without_keep_installed_leaving_removes_everything(fakes: None) -> None:
+def colors_installs() -> list[dict[str, Any]]:
+    import importlib
+
+    patch = importlib.import_module("pt_colors_guard._patch")  # while extra_guards is active
+    installs: list[dict[str, Any]] = patch.INSTALLS
+    return installs
+
+
+def converts(value: float = 0.5) -> bool:
+    try:
+        colorsys.rgb_to_hsv(value, value, value)
+    except PolicyViolation as exc:
+        assert exc.guard == "colors"
+        return False
+    return True
+
+
+COLORS = {
+    "block_colors": True,
+    "allow_colors": (),
+    "colors_lenient": False,
+    "colors_label": None,
+    "colors_scope": False,
+}
+
+
+def test_without_keep_installed_leaving_removes_everything(extra_guards: list[str]) -> None:
     before = dict(vars(colorsys))
-    blocker = hermetic_blocker(block_alpha=True)
-    with blocker:
-        assert alpha_blocked()
+    with hermetic_blocker(block_colors=True):
+        assert not converts()
     assert dict(vars(colorsys)) == before
     assert not RUNTIME.suspended
 
 
 def test_kept_layers_are_parked_and_resumed_not_reinstalled(kept: None) -> None:
-    fakeguard_patch.INSTALLS.clear()
-    blocker = hermetic_blocker(block_alpha=True)
+    blocker = hermetic_blocker(block_colors=True)
     for _ in range(5):
         with blocker:
-            assert alpha_blocked() and audit_blocked()
-            assert installed() == {
-                "alpha": {
-                    "block_alpha": True,
-                    "alpha_strict": False,
-                    "allow_alpha": (),
-                    "alpha_root": None,
-                }
-            }
-        # Parked: inert, reported as nothing installed.
-        assert not alpha_blocked() and not audit_blocked()
+            assert not converts()
+            assert installed() == {"colors": COLORS}
+        # Parked: inert, and reported as nothing installed.
+        assert converts()
         assert installed() == {}
         assert RUNTIME.suspended
-    assert len(fakeguard_patch.INSTALLS) == 1
+    assert len(colors_installs()) == 1
     # An equal policy built separately resumes the same layer too.
-    with hermetic_blocker(block_alpha=True):
-        assert alpha_blocked()
-    assert len(fakeguard_patch.INSTALLS) == 1
+    with hermetic_blocker(block_colors=True):
+        assert not converts()
+    assert len(colors_installs()) == 1
+
+
+def test_parking_leaves_no_trace_on_and_survives_a_new_registry(kept: None) -> None:
+    from hermetic.registry import refresh
+
+    blocker = hermetic_blocker(block_colors=True, trace=True)
+    with blocker:
+        assert RUNTIME.trace
+    assert not RUNTIME.trace
+    refresh()  # guards discovered again: the parked layers belong to the old objects
+    with blocker:
+        assert not converts()
+        assert RUNTIME.trace
+    assert converts()
 
 
 def test_a_different_policy_replaces_the_parked_layers(kept: None) -> None:
-    fakeguard_patch.INSTALLS.clear()
-    with hermetic_blocker(block_alpha=True):
+    before = len(colors_installs())
+    with hermetic_blocker(block_colors=True):
         pass
-    with hermetic_blocker(block_alpha=True, allow_alpha=["0.5"]):
-        assert not alpha_blocked(0.5)
-        assert alpha_blocked(0.25)
-        assert [options["allow_alpha"] for _name, options in fakeguard_patch.INSTALLS] == [("0.5",)]
-    with hermetic_blocker(block_beta=True):
-        assert not alpha_blocked(0.25)
+    with hermetic_blocker(block_colors=True, allow_colors=["0.5"]):
+        assert converts(0.5)
+        assert not converts(0.25)
+    assert [i["allow_colors"] for i in colors_installs()[before:]] == [(), ("0.5",)]
+    with hermetic_blocker(block_webbrowser=True):
+        assert converts(0.25)
+        assert set(installed()) == {"webbrowser"}
+
+
+def test_parked_layers_that_are_still_wanted_are_kept(kept: None) -> None:
+    import webbrowser
+
+    before = len(colors_installs())
+    with hermetic_blocker(block_colors=True):
+        pass
+    with hermetic_blocker(block_colors=True, block_webbrowser=True):
+        assert not converts()
         with pytest.raises(PolicyViolation):
-            colorsys.hsv_to_rgb(0.1, 0, 0)
-    assert [name for name, _options in fakeguard_patch.INSTALLS] == ["beta"]
+            webbrowser.open("https://example.com")
+    assert len(colors_installs()) == before + 1  # resumed, not installed again
 
 
 def test_nested_policies_while_kept_still_stack_and_unwind(kept: None) -> None:
-    with hermetic_blocker(block_alpha=True, allow_alpha=["0.5", "0.25"]):
-        assert not alpha_blocked(0.25)
-        with hermetic_blocker(block_alpha=True, allow_alpha=["0.5"]):
-            assert alpha_blocked(0.25)
-        assert not alpha_blocked(0.25)
-        assert alpha_blocked(0.75)
-    assert not alpha_blocked(0.75)
+    with hermetic_blocker(block_colors=True, allow_colors=["0.5", "0.25"]):
+        assert converts(0.25)
+        with hermetic_blocker(block_colors=True, allow_colors=["0.5"]):
+            assert not converts(0.25)
+        assert converts(0.25)
+        assert not converts(0.75)
+    assert converts(0.75)
 
 
-def test_opting_out_removes_parked_layers_exactly(fakes: None) -> None:
+def test_opting_out_removes_parked_layers_exactly(extra_guards: list[str]) -> None:
     before = dict(vars(colorsys))
     ACTIVATION.keep_installed(True)
     ACTIVATION.keep_installed(True)  # keepers nest
     try:
-        with hermetic_blocker(block_alpha=True):
+        with hermetic_blocker(block_colors=True):
             pass
         ACTIVATION.keep_installed(False)
         assert dict(vars(colorsys)) != before  # still parked: one keeper is left
@@ -251,34 +296,50 @@ def test_opting_out_removes_parked_layers_exactly(fakes: None) -> None:
         ACTIVATION.keep_installed(False)
     assert dict(vars(colorsys)) == before
     assert not RUNTIME.suspended
-    assert fakeguard_patch.INSTALLS == []
+
+
+def test_a_guard_with_its_own_uninstall_hook_is_never_parked(fakes: None) -> None:
+    before = dict(vars(colorsys))
+    fakeguard_patch.INSTALLS.clear()
+    ACTIVATION.keep_installed(True)
+    try:
+        for _ in range(3):
+            with hermetic_blocker(block_alpha=True):
+                assert alpha_blocked() and audit_blocked()
+                assert len(fakeguard_patch.INSTALLS) == 1
+            assert dict(vars(colorsys)) == before
+            assert fakeguard_patch.INSTALLS == []  # its uninstall hook ran
+            assert not RUNTIME.suspended
+    finally:
+        ACTIVATION.keep_installed(False)
 
 
 def test_sealing_a_parked_policy_resumes_and_freezes_it(tmp_path: Path) -> None:
+    site = write_guard_site(tmp_path / "site")
     script = textwrap.dedent(
         """
         import colorsys
         from hermetic import PolicyViolation, hermetic_blocker
         from hermetic._activation import ACTIVATION
         from hermetic._runtime import RUNTIME
-        from hermetic_testsupport.fakeguards import fake_registry
 
         def blocked():
             try:
-                colorsys.rgb_to_hsv(0.5, 0, 0)
+                colorsys.rgb_to_hsv(0.5, 0.5, 0.5)
             except PolicyViolation:
                 return True
             return False
 
-        with fake_registry():
-            ACTIVATION.keep_installed(True)
-            with hermetic_blocker(block_alpha=True):
-                pass
-            assert RUNTIME.suspended and not blocked()
-            with hermetic_blocker(block_alpha=True, sealed=True):
-                assert RUNTIME.sealed and not RUNTIME.suspended
-            ACTIVATION.keep_installed(False)
-            assert blocked(), "a sealed policy must stay"
+        ACTIVATION.keep_installed(True)
+        with hermetic_blocker(block_colors=True):
+            pass
+        assert RUNTIME.suspended and not blocked()
+        with hermetic_blocker(block_colors=True, sealed=True):
+            assert RUNTIME.sealed and not RUNTIME.suspended
+        ACTIVATION.keep_installed(False)
+        assert blocked(), "a sealed policy must stay"
+        import pt_colors_guard._patch as patch
+        assert len(patch.INSTALLS) == 1, patch.INSTALLS
         print("ok")
         """
     )
@@ -287,7 +348,7 @@ def test_sealing_a_parked_policy_resumes_and_freezes_it(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PYTHONPATH": str(TESTS), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": f"{site}{os.pathsep}{DEMO_GUARD_SRC}", "PATH": "/usr/bin:/bin"},
         timeout=60,
     )
     assert done.returncode == 0, done.stderr

@@ -38,12 +38,14 @@ class Entry:
 
 
 class _Layer:
-    __slots__ = ("guard", "handle", "options")
+    __slots__ = ("guard", "handle", "options", "parkable")
 
     def __init__(self, guard: Guard, options: dict[str, Any], handle: GuardRuntime) -> None:
         self.guard = guard
         self.options = options
         self.handle = handle
+        # A guard with an uninstall hook of its own keeps state the runtime cannot suspend.
+        self.parkable = getattr(guard._module(), "uninstall", None) is None
 
 
 class Activation:
@@ -63,6 +65,11 @@ class Activation:
         # removed); _parked holds their options until they are resumed or dropped.
         self._keep = 0
         self._parked: dict[str, dict[str, Any]] | None = None
+        # The plan last applied, and (config, plan) of a one-policy stack whose layers are
+        # parked: leaving and entering that one policy again is the common case, and it
+        # takes the short paths in pop() and push().
+        self._applied: Plan | None = None
+        self._resume: tuple[BlockConfig, Plan] | None = None
 
     def _plan(self) -> Plan:
         key = tuple(entry.config for entry in self._entries)
@@ -100,10 +107,12 @@ class Activation:
         removing them (their patches and audit handlers pass everything through), and the
         next policy that needs exactly the same layers resumes them: entering and leaving
         one policy over and over (a test runner activating the same policy for every test)
-        costs a flag per patch instead of reinstalling every patch. Calls nest; when the
-        last keeper opts out, parked layers are removed for real. Parked patches stay in
-        place meanwhile (inert), so code that compares an attribute with its original sees
-        the difference: that is why this is opt-in.
+        costs a flag per patch instead of reinstalling every patch. Only guards that do
+        everything through their runtime handle are parked; one whose patch module has an
+        ``uninstall`` hook of its own is removed as usual. Calls nest; when the last keeper
+        opts out, parked layers are removed for real. Parked patches stay in place
+        meanwhile (inert), so code that compares an attribute with its original sees the
+        difference: that is why this is opt-in.
         """
         with self._lock:
             if keep:
@@ -115,7 +124,7 @@ class Activation:
 
     def _drop_parked(self) -> None:
         # Removed while still suspended, so no parked layer enforces anything on its way out.
-        self._parked = None
+        self._parked = self._resume = None
         for name in list(self._layers):
             for old in self._layers.pop(name):
                 old.guard.uninstall(old.handle)
@@ -125,6 +134,22 @@ class Activation:
         """Activate ``config`` on top of the stack; undo the push if a guard fails."""
         entry = Entry(config)
         with self._lock:
+            resume = self._resume
+            if (
+                resume is not None
+                and resume[0] is config
+                and not self._entries
+                and self._plans_for is registry()
+            ):
+                # The one policy whose layers are parked: wake them up.
+                self._entries.append(entry)
+                self._resume = self._parked = None
+                RUNTIME.resume()
+                self._applied = plan = resume[1]
+                RUNTIME.trace = plan[2]
+                if plan[3]:
+                    RUNTIME.seal()
+                return entry
             self._entries.append(entry)
             try:
                 self._reconcile()
@@ -142,6 +167,22 @@ class Activation:
         with self._lock:
             if RUNTIME.sealed or entry not in self._entries:
                 return
+            applied = self._applied
+            if (
+                self._keep
+                and applied is not None
+                and len(self._entries) == 1
+                and self._layers
+                and all(layers[-1].parkable for layers in self._layers.values())
+                and RUNTIME.suspend()
+            ):
+                # Leaving the only policy: park its layers, remember how to wake them.
+                self._entries.clear()
+                RUNTIME.trace = False
+                self._parked = applied[1]
+                self._resume = (entry.config, applied)
+                self._applied = None
+                return
             self._entries.remove(entry)
             self._reconcile()
 
@@ -154,7 +195,10 @@ class Activation:
             self._reconcile()
 
     def _reconcile(self) -> None:
-        _effective, desired, trace, seal = self._plan()
+        plan = self._plan()
+        _effective, desired, trace, seal = plan
+        self._applied = plan
+        self._resume = None
         parked = self._parked
         if parked is not None:
             if not desired:
@@ -166,7 +210,13 @@ class Activation:
                 if seal:
                     RUNTIME.seal()
                 return
-            self._drop_parked()
+            # Keep the parked layers that are wanted as they are; remove the others while
+            # still suspended. The loop below installs whatever is missing.
+            self._parked = None
+            for name in [n for n in self._layers if parked.get(n) != desired.get(n)]:
+                for old in self._layers.pop(name):
+                    old.guard.uninstall(old.handle)
+            RUNTIME.resume()
         RUNTIME.trace = trace
         guards = registry().guards
         for name, options in desired.items():
@@ -191,8 +241,15 @@ class Activation:
         if RUNTIME.sealed:
             return
         if not desired and self._keep and self._layers and RUNTIME.suspend():
-            self._parked = {name: layers[-1].options for name, layers in self._layers.items()}
-            return
+            # A guard with an uninstall hook of its own keeps state the runtime cannot
+            # suspend: remove it for real. Everything else sleeps until the next policy.
+            for name in [n for n, layers in self._layers.items() if not layers[-1].parkable]:
+                for old in self._layers.pop(name):
+                    old.guard.uninstall(old.handle)
+            if self._layers:
+                self._parked = {name: layers[-1].options for name, layers in self._layers.items()}
+                return
+            RUNTIME.resume()
         for name in [n for n in self._layers if n not in desired]:
             for old in self._layers.pop(name):
                 old.guard.uninstall(old.handle)
