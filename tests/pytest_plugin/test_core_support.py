@@ -236,14 +236,17 @@ def test_kept_layers_are_parked_and_resumed_not_reinstalled(kept: None) -> None:
 def test_parking_leaves_no_trace_on_and_survives_a_new_registry(kept: None) -> None:
     from hermetic.registry import refresh
 
+    def tracing() -> bool:
+        return RUNTIME.trace
+
     blocker = hermetic_blocker(block_colors=True, trace=True)
     with blocker:
-        assert RUNTIME.trace
-    assert not RUNTIME.trace
+        assert tracing()
+    assert not tracing()
     refresh()  # guards discovered again: the parked layers belong to the old objects
     with blocker:
         assert not converts()
-        assert RUNTIME.trace
+        assert tracing()
     assert converts()
 
 

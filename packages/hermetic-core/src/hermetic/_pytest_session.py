@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from hermetic._activation import ACTIVATION
-from hermetic._pytest_plan import ItemPlan, Planner, Suite
+from hermetic._pytest_plan import Planner, Suite
 from hermetic._runtime import RUNTIME
 from hermetic.errors import PolicyViolation
 from hermetic.pytest_plugin import PLAN, STATE, _distributing, any_marked
@@ -311,11 +311,6 @@ class State:
         self._registered = []
 
 
-def plan_of(item: pytest.Item) -> ItemPlan | None:
-    """The plan computed for ``item`` at collection (None: the plugin leaves it alone)."""
-    return item.stash.get(PLAN, None)
-
-
 __all__ = [
     "REPORT_ATTRIBUTE",
     "STATE",
@@ -324,5 +319,4 @@ __all__ = [
     "Refusals",
     "State",
     "TestScope",
-    "plan_of",
 ]
