@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hermetic._activation import ACTIVATION
+from hermetic._runtime import RUNTIME
 from hermetic.registry import refresh
 from hermetic_testsupport.servers import TCPCounter
 
@@ -100,6 +102,18 @@ def extra_guards(tmp_path: Path) -> Iterator[list[str]]:
         for name in [n for n in sys.modules if n.split(".")[0] in ("pt_colors_guard",)]:
             del sys.modules[name]
         refresh()
+
+
+@pytest.fixture(autouse=True)
+def _nothing_kept_or_observed() -> Iterator[None]:
+    """Every inline pytest run must leave no parked layer, keeper or observer behind.
+
+    (Parked layers report as not installed, so the suite-wide leak check cannot see them.)
+    """
+    yield
+    assert ACTIVATION._keep == 0, "a keep_installed(True) was not released"
+    assert ACTIVATION._parked is None, "layers were left parked"
+    assert RUNTIME._observers == (), "a violation observer was left registered"
 
 
 @pytest.fixture
