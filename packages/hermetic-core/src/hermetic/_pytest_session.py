@@ -16,7 +16,7 @@ from hermetic._activation import ACTIVATION
 from hermetic._pytest_plan import Planner, Suite
 from hermetic._runtime import RUNTIME
 from hermetic.errors import PolicyViolation
-from hermetic.pytest_plugin import PLAN, STATE, _distributing, any_marked
+from hermetic.pytest_plugin import PLAN, STATE, any_marked, xdist_controller
 from hermetic.registry import registry
 
 TYPE_CHECKING = False
@@ -218,7 +218,7 @@ class State:
         self.suite = suite
         self.planner: Planner | None = None
         self.recorder: Recorder | None = None
-        self.controller = _distributing(config)
+        self.controller = xdist_controller(config)
         self._kept = False
         self._entries: list[Any] = []
         self._registered: list[object] = []

@@ -3,8 +3,8 @@
 pytest loads this module through the ``pytest11`` entry point wherever hermetic-core is
 installed. It does nothing unless asked: with no hermetic option, ini key or marker, it
 registers no per-test hook and installs no guard; it only declares its options, its two
-markers and the ``hermetic`` fixture. Importing it imports nothing but pytest itself; the
-rest of hermetic is imported when pytest calls the hooks below.
+markers and the ``hermetic`` fixture. Importing it imports pytest and ``hermetic.errors``
+(through the package); the rest of hermetic is imported when pytest calls the hooks below.
 
 * Options: every installed guard's flags with a ``hermetic-`` prefix
   (``--hermetic-no-network``, ``--hermetic-allow-domain D``, ...), ``--hermetic-profile``,
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hermetic._pytest_fixture import HermeticFixture
-    from hermetic._pytest_plan import ItemPlan
+    from hermetic._pytest_plan import ItemPlan, Suite
     from hermetic._pytest_session import State
 
 #: The run's plugin state (``hermetic._pytest_session.State``), once something asked for it.
@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from hermetic._pytest_options import read_settings
 
     settings = read_settings(config)
-    if settings.empty and not settings.off and not _distributing(config):
+    if settings.empty and not settings.off and not xdist_controller(config):
         # Unconfigured: nothing more is imported or registered unless a marker or the
         # fixture asks for it. (An xdist controller cannot see the workers' markers, so
         # it always gets ready to receive their violations.)
@@ -67,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _state(config, build_suite(settings)).start()
 
 
-def _distributing(config: pytest.Config) -> bool:
+def xdist_controller(config: pytest.Config) -> bool:
     """Whether this process is an xdist controller handing tests to workers."""
     if hasattr(config, "workerinput"):
         return False
@@ -77,7 +77,7 @@ def _distributing(config: pytest.Config) -> bool:
     )
 
 
-def _state(config: pytest.Config, suite: object = None) -> State:
+def _state(config: pytest.Config, suite: Suite | None = None) -> State:
     from hermetic._pytest_session import State
 
     state = config.stash.get(STATE, None)
@@ -87,7 +87,7 @@ def _state(config: pytest.Config, suite: object = None) -> State:
             from hermetic._pytest_plan import build_suite
 
             suite = build_suite(read_settings(config))
-        state = config.stash[STATE] = State(config, suite)  # type: ignore[arg-type]
+        state = config.stash[STATE] = State(config, suite)
     return state
 
 
