@@ -49,19 +49,18 @@ def show() -> int:
 def wait_for_signal() -> int:
     """``ht-signal``: exit 42 on SIGTERM, 43 on SIGINT; print ``ready`` once armed."""
 
+    # os.write, never sys.stdout: a signal can land while the main thread is still inside
+    # the buffered stream's flush, and the handler writing to it then fails as reentrant.
     def on_term(signum: int, frame: object) -> None:
-        sys.stdout.write("got SIGTERM\n")
-        sys.stdout.flush()
+        os.write(1, b"got SIGTERM\n")
         sys.exit(42)
 
     signal.signal(signal.SIGTERM, on_term)
-    sys.stdout.write(f"ready {os.getpid()}\n")
-    sys.stdout.flush()
-    try:
+    try:  # armed for SIGINT before anyone is told we are ready
+        os.write(1, f"ready {os.getpid()}\n".encode())
         time.sleep(60)
     except KeyboardInterrupt:
-        sys.stdout.write("got SIGINT\n")
-        sys.stdout.flush()
+        os.write(1, b"got SIGINT\n")
         return 43
     return 1
 
