@@ -31,7 +31,7 @@ guard = define_guard(
         Option("block_colors", bool, flags=["--no-colors"], aliases=["no_colors"],
                enables=True, help="Refuse colorsys.rgb_to_hsv."),
         Option("allow_colors", list, flags=["--allow-color"], merge=INTERSECTION,
-               metavar="VALUE", help="A value rgb_to_hsv may take (repeatable)."),
+               metavar="VALUE", help="A value rgb_to_hsv may take."),
         Option("colors_lenient", bool, flags=["--colors-lenient"], merge=AND,
                help="Allow negative values."),
         Option("colors_label", str, help="A label; no flag, so the plugin derives one."),

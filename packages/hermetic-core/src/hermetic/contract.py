@@ -44,7 +44,8 @@ class Option:
         type: ``bool``, ``str`` or ``list`` (a list of strings).
         default: the value when unset (``False``, ``None`` or an empty tuple by type).
         flags: CLI flags (``("--no-network",)``); a ``list`` option's flag repeats.
-        help: one line for ``--help``.
+        help: one line for ``--help`` (the CLI and the pytest plugin add that a
+            ``list`` option repeats: do not say so here).
         merge: ``OR``/``AND``/``UNION``/``INTERSECTION``/``DEEPER``/``SAME`` or a callable
             ``merge(a, b) -> value`` returning the stricter combination.
         aliases: other keyword spellings (``("no_network",)``).

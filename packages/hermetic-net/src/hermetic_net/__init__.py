@@ -56,7 +56,7 @@ guard = define_guard(
             list,
             flags=["--allow-domain"],
             metavar="DOMAIN",
-            help="Allow a domain and its subdomains, an IP address or a CIDR range (repeatable).",
+            help="Allow a domain and its subdomains, an IP address or a CIDR range.",
             merge=_merge_domains,
             normalize=_normalize_domains,
         ),
