@@ -43,7 +43,7 @@ def normalize_command(entry: str) -> str:
         raise ValueError(f"{entry!r} is only white space; {_SHAPE}")
     if entry != entry.strip():
         raise ValueError(f"{entry!r} has white space around it; write {entry.strip()!r}")
-    if not entry.isprintable():
+    if any(not c.isprintable() and not c.isspace() for c in entry):
         raise ValueError(f"{entry!r} contains a control character; {_SHAPE}")
     if _WILDCARDS.intersection(entry):
         raise ValueError(f"{entry!r}: wildcards are not supported; list each executable")
@@ -72,14 +72,16 @@ def _normalize_path(entry: str) -> str:
     if entry.endswith("/"):
         raise ValueError(f"{entry!r} names a directory, not an executable; {_SHAPE}")
     path = os.path.abspath(entry)
-    if os.path.isdir(path):
-        raise ValueError(f"{entry!r} is a directory, not an executable; {_SHAPE}")
     head = entry.split()[0]
     if head != entry and not os.path.lexists(path) and os.path.isfile(head):
         raise ValueError(
             f"{entry!r} does not exist; give the executable alone ({head!r}): "
             "its arguments cannot be restricted"
         )
+    if any(c.isspace() and c != " " for c in entry):
+        raise ValueError(f"{entry!r} contains a control character; {_SHAPE}")
+    if os.path.isdir(path):
+        raise ValueError(f"{entry!r} is a directory, not an executable; {_SHAPE}")
     return path
 
 
