@@ -17,7 +17,7 @@ from hermetic import BlockConfig, hermetic_blocker
 from hermetic.errors import PolicyViolation
 from hermetic_testsupport.runs import GuardedRun
 
-from .conftest import PYTHON, TOUCH, body, fresh, markers
+from .bodies import PYTHON, TOUCH, body, fresh, markers, stored
 
 MODES = pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
 SCRIPT = '#!/bin/sh\n: > "$1"\n'
@@ -80,7 +80,7 @@ def test_an_entry_allows_one_real_file_however_it_is_reached(
     run = guarded(mode, policy, body(code, marks, guarded=True, extra=paths), env=env)
     expected = {label: case[1] for label, case in MATCHING.items()}
     assert {k: v[1] for k, v in run.outcomes.items()} == expected, run.stderr
-    assert markers(marks) == {k for k, v in expected.items() if v == "ok"}
+    assert markers(marks) == {stored(k) for k, v in expected.items() if v == "ok"}
 
 
 @MODES

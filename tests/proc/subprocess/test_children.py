@@ -19,7 +19,7 @@ import pytest
 
 from hermetic_testsupport.runs import GuardedRun
 
-from .conftest import PYTHON, TOUCH, fresh, markers
+from .bodies import PYTHON, TOUCH, fresh, markers
 
 CHILD = (
     "import subprocess, sys\n"
@@ -41,7 +41,7 @@ def child(env=None):
 
 
 @pytest.mark.parametrize(
-    ("mode", "inherits"), [("inprocess", False), ("bootstrap", True)], ids=["inprocess", "bootstrap"]
+    ("mode", "inherits"), [("inprocess", False), ("bootstrap", True)], ids=["inprocess", "boot"]
 )
 def test_an_allowed_child_python_inherits_the_guard_only_through_the_bootstrap(
     guarded: Callable[..., GuardedRun], tmp_path: Path, mode: str, inherits: bool

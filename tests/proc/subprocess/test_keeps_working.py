@@ -6,13 +6,13 @@ modes, and leave nothing behind in-process once the blocker exits.
 
 from __future__ import annotations
 
+import _posixsubprocess
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import _posixsubprocess
 import pytest
 
 from hermetic import hermetic_blocker

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -24,10 +24,12 @@ from hermetic import hermetic_blocker
 from hermetic.errors import PolicyViolation
 from hermetic_testsupport.runs import GuardedRun
 
-BLOCK = {"block_subprocess": True}
+BLOCK: dict[str, Any] = {"block_subprocess": True}
 FOUND = shutil.which("touch") or "/usr/bin/touch"  # as PATH finds it (the message shows this)
 ALLOW_TOUCH = "use --allow-command touch or allow_commands=['touch']"
-SH = "use --allow-command sh or allow_commands=['sh']; allowing a shell allows every command it runs"
+SH = (
+    "use --allow-command sh or allow_commands=['sh']; allowing a shell allows every command it runs"
+)
 FORK = (
     "a fork cannot be allowed, only commands; threads keep working: threading, "
     "concurrent.futures.ThreadPoolExecutor, multiprocessing.dummy"

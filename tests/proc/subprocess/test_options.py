@@ -84,9 +84,7 @@ def test_the_patch_module_imports_neither_subprocess_nor_threading() -> None:
 
 def test_aliases_and_the_blocker() -> None:
     with hermetic_blocker(no_subprocess=True, allow_commands=["git"]):
-        assert installed() == {
-            "subprocess": {"block_subprocess": True, "allow_commands": ("git",)}
-        }
+        assert installed() == {"subprocess": {"block_subprocess": True, "allow_commands": ("git",)}}
     assert installed() == {}
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from hermetic_testsupport.runs import GuardedRun
 
-from .conftest import PYTHON, TOUCH, body, fresh, markers
+from .bodies import PYTHON, TOUCH, body, fresh, markers, stored
 
 MODES = pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
 
@@ -128,7 +128,7 @@ def test_without_the_guard_every_case_really_starts_its_program(
     run = run_table(guarded, mode, {}, CASES, marks)
     failed = {k: v for k, v in run.outcomes.items() if v[1] != "ok"}
     assert not failed, run.stderr
-    assert markers(marks) == set(CASES)
+    assert markers(marks) == {stored(k) for k in CASES}
 
 
 @MODES
@@ -156,7 +156,7 @@ def test_allowed_commands_run_for_real_and_forks_stay_refused(
         for k, c in cases.items()
     }
     assert {k: v[1] for k, v in run.outcomes.items()} == expected, run.stderr
-    assert markers(marks) == {k for k, v in expected.items() if v == "ok"}
+    assert markers(marks) == {stored(k) for k, v in expected.items() if v == "ok"}
 
 
 @MODES
@@ -170,6 +170,6 @@ def test_allowing_the_shell_allows_the_shell_strings(
         run = run_table(guarded, mode, policy, cases, marks)
         # the shell runs; what it runs is its own business: touch needs no allowing
         assert {v[1] for v in run.outcomes.values()} == {"ok"}, run.stderr
-        assert markers(marks) == set(cases)
+        assert markers(marks) == {stored(k) for k in cases}
         for name in markers(marks):
             (marks / name).unlink()

@@ -105,6 +105,9 @@ C_FUNCTIONS = frozenset(
     ]
 )
 
+#: What a refused fork says it was, by the audit event it raises.
+FORKS = {"os.fork": "fork this process", "os.forkpty": "fork this process with a pseudo-terminal"}
+
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
 _SHOWN = 200  # characters of a command line in a message (the target holds all of it)
 
@@ -141,8 +144,11 @@ def command_line(program: str, argv: Any) -> str:
 
 
 def candidates(name: str, env: Any = None) -> list[str]:
-    """Where ``execvp`` and ``subprocess`` look for ``name``: itself if it has a ``/``, else
-    each directory of the ``PATH`` of ``env`` (``os.environ`` when ``env`` is ``None``)."""
+    """Where ``execvp`` and ``subprocess`` look for ``name``.
+
+    ``name`` itself if it has a ``/``, else ``name`` in each directory of the ``PATH`` of
+    ``env`` (of ``os.environ`` when ``env`` is ``None``).
+    """
     if "/" in name:
         return [name]
     return [os.path.join(directory, name) for directory in os.get_exec_path(env)]
@@ -159,8 +165,11 @@ def base_dir(cwd: Any = None) -> str:
 
 
 def pick(paths: Iterable[str], base: str) -> tuple[str | None, bool]:
-    """``(path, runnable)``: the first of ``paths`` that is an executable regular file, else
-    the first that exists (``runnable`` False), else ``(None, False)``."""
+    """``(path, runnable)``: the first of ``paths`` that is an executable regular file.
+
+    Else the first that exists (``runnable`` False), else ``(None, False)``. Relative paths
+    are taken from ``base``.
+    """
     existing = None
     for path in paths:
         full = os.path.join(base, path)
@@ -362,7 +371,7 @@ class Commands:
         if getattr(self.local, "fork_ok", False):
             self.local.fork_ok = False
             return
-        self.forking("fork this process" if event == "os.fork" else "fork this process with a pseudo-terminal")
+        self.forking(FORKS.get(event, "fork this process"))
 
     def on_pty_spawn(self, _event: str, args: tuple[Any, ...]) -> None:
         """``pty.spawn(argv)``: check the command its child will exec, vouch for its fork."""
@@ -409,11 +418,11 @@ class Commands:
 
     def before_fork(self, *_args: Any, **_kwargs: Any) -> None:
         """Before ``os.fork``."""
-        self.forking("fork this process")
+        self.forking(FORKS["os.fork"])
 
     def before_forkpty(self, *_args: Any, **_kwargs: Any) -> None:
         """Before ``os.forkpty`` (``pty.fork``)."""
-        self.forking("fork this process with a pseudo-terminal")
+        self.forking(FORKS["os.forkpty"])
 
     def posix_spawn(self, original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``os.posix_spawn(path, argv, env, ...)``: ``path`` relative to the cwd."""

@@ -1,4 +1,4 @@
-"""Helpers for the subprocess guard's tests: bodies that leave a marker file per case.
+"""Bodies for the subprocess guard's tests: each case leaves a marker file when it runs.
 
 Every case of a body starts a program (or forks) whose only effect is to create the file
 ``M`` (its marker, under the run's marker directory): ``touch M``, a fork child that creates
@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 #: The real path of ``touch``, the program most cases run.
@@ -28,7 +29,7 @@ import concurrent.futures
 import _posixsubprocess
 
 def mark(label):
-    return os.path.join(MARK, label.replace("/", "_"))
+    return os.path.join(MARK, "".join(c if c.isalnum() or c in "._-" else "_" for c in label))
 
 def wait(pid):
     _, status = os.waitpid(pid, 0)
@@ -91,7 +92,7 @@ async def ashell(path):
 
 
 def body(
-    cases: dict[str, str], marks: Path, *, guarded: bool, extra: dict[str, object] | None = None
+    cases: dict[str, str], marks: Path, *, guarded: bool, extra: Mapping[str, object] | None = None
 ) -> str:
     """A run's body: the helpers, then one ``attempt`` per case (``M`` is its marker)."""
     constants = {"MARK": str(marks), "TOUCH": TOUCH, "GUARDED": guarded, **(extra or {})}
@@ -105,8 +106,13 @@ def body(
     return "\n".join(parts) + "\n"
 
 
+def stored(label: str) -> str:
+    """The name of a label's marker file (what ``mark(label)`` in a body makes)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in label)
+
+
 def markers(marks: Path) -> set[str]:
-    """The labels whose marker exists (labels with ``/`` are stored with ``_``)."""
+    """The marker files that exist (see :func:`stored`)."""
     return set(os.listdir(marks)) if marks.exists() else set()
 
 
