@@ -167,6 +167,15 @@ TECHNIQUES: dict[str, Technique] = {
     "sealed, patches removed: os.execv": Technique(
         RESTORE + "execs(lambda: os.execv(TOUCH, ['touch', M]))", "blocked", "audit", SEALED
     ),
+    "sealed, patches removed: os.forkpty": Technique(
+        RESTORE + "forked(lambda: os.forkpty()[0], M)", "blocked", "audit", SEALED
+    ),
+    "sealed, patches removed: os.posix_spawn": Technique(
+        RESTORE + "wait(os.posix_spawn(TOUCH, ['touch', M], {}))", "blocked", "audit", SEALED
+    ),
+    "sealed, patches removed: pty.spawn": Technique(
+        RESTORE + "pty.spawn(['touch', M])", "blocked", "audit", SEALED
+    ),
     "sealed, patches removed: _posixsubprocess.fork_exec": Technique(
         RESTORE + "wait(fork_exec([TOUCH, M]))", "residual", "none", SEALED
     ),
