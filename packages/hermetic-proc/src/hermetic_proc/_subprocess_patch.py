@@ -241,6 +241,9 @@ class Commands:
         self.entries = tuple(options.get("allow_commands") or ())
         self.allowed = frozenset(r for r in map(resolve_entry, self.entries) if r)
         self.shell = os.path.realpath(SHELL)
+        # A refused exec in any other process ends it (see refuse). The pid tells a fork
+        # child apart with no at-fork hook (those cannot be unregistered, and a fork made
+        # behind the guard's back, such as the raw system call, runs none of them).
         self.pid = os.getpid()
         # fork_ok: one fork this thread may make, vouched for by the check of the command
         # it is about to exec (os.spawn*, pty.spawn). Set by the layer that checked it and
@@ -376,7 +379,7 @@ class Commands:
     def on_pty_spawn(self, _event: str, args: tuple[Any, ...]) -> None:
         """``pty.spawn(argv)``: check the command its child will exec, vouch for its fork."""
         argv = args[0]
-        first = argv if isinstance(argv, (str, bytes)) else (list(argv) or [None])[0]
+        first = argv if isinstance(argv, (str, bytes, os.PathLike)) else (list(argv) or [None])[0]
         name = text(first)
         paths = candidates(name) if name is not None else []
         self.program("run", paths, base_dir(), argv, name)
@@ -386,6 +389,8 @@ class Commands:
     def on_dlsym(self, _event: str, args: tuple[Any, ...]) -> None:
         """``ctypes.dlsym(library, name)`` and ``ctypes.dlsym/handle(handle, name)``."""
         symbol = args[1]
+        if isinstance(symbol, bytes):
+            symbol = symbol.decode("ascii", "replace")
         if symbol in C_FUNCTIONS:
             self.runtime.deny(
                 f"look up {symbol}() through ctypes",
@@ -458,12 +463,14 @@ class Commands:
         """A wrapper for one ``os.spawnv*``: check the command, then vouch for its fork."""
 
         def spawn(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            name = text(args[1]) if len(args) > 1 else None
-            env = args[3] if with_env and len(args) > 3 else None
+            # spawnv(mode, file, args) and spawnve(mode, file, args, env), by position or name
+            given = dict(zip(("mode", "file", "args", "env"), args), **kwargs)
+            name = text(given.get("file"))
+            env = given.get("env") if with_env else None
             paths: list[str] = []
             if name is not None:
                 paths = candidates(name, env) if search else [name]
-            self.program("run", paths, base_dir(), args[2] if len(args) > 2 else None, name)
+            self.program("run", paths, base_dir(), given.get("args"), name)
             self.local.fork_ok = True
             try:
                 return original(*args, **kwargs)
