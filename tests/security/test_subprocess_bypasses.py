@@ -49,9 +49,15 @@ class Technique(NamedTuple):
     x86_64: bool = False  # uses x86_64 system call numbers
 
     @property
-    def alone(self) -> bool:
-        """Whether it tampers with the interpreter, so that it needs one of its own."""
-        return any(w in self.code for w in ("reload", "sys.modules", "RESTORE", "setattr"))
+    def group(self) -> str | None:
+        """Which guarded run it shares: ``None`` for one of its own (it reloads or replaces
+        modules), ``"restore"`` for those that first undo every patch (the state after that
+        is the same whatever ran before), ``"plain"`` for those that tamper with nothing."""
+        if "# RESTORE" in self.code:
+            return "restore"
+        if any(word in self.code for word in ("reload", "sys.modules")):
+            return None
+        return "plain"
 
 
 # Patches undone by hand: every os function back to its C original from posix, the
@@ -290,13 +296,13 @@ def _body(techniques: dict[str, Technique], marks: Path, guarded: bool) -> str:
 
 class Runner:
     """Unguarded runs (one per mode, all techniques) and guarded runs: one per technique
-    that tampers with the interpreter, one per mode and policy for all the others."""
+    that reloads or replaces modules, one per mode, group and policy for the others."""
 
     def __init__(self, bare_python: str, root: Path) -> None:
         self.bare_python = bare_python
         self.root = Path(os.path.realpath(root))
         self._plain: dict[str, tuple[GuardedRun, Path]] = {}
-        self._shared: dict[tuple[str, str], tuple[GuardedRun, Path]] = {}
+        self._shared: dict[tuple[str, str, str], tuple[GuardedRun, Path]] = {}
 
     def run(self, mode: str, policy: dict[str, Any], body: str, where: Path) -> GuardedRun:
         where.mkdir(parents=True, exist_ok=True)
@@ -315,19 +321,21 @@ class Runner:
 
     def guarded(self, mode: str, label: str) -> tuple[GuardedRun, Path]:
         technique = TECHNIQUES[label]
-        if technique.alone:
+        if technique.group is None:
             marks = self.root / f"{mode}-{stored(label)}" / "marks"
             marks.mkdir(parents=True)
             body = _body({label: technique}, marks, True)
             return self.run(mode, technique.policy, body, marks.parent), marks
-        key = (mode, repr(sorted(technique.policy.items())))
+        key = (mode, technique.group, repr(sorted(technique.policy.items())))
         if key not in self._shared:
             marks = self.root / f"{mode}-shared-{len(self._shared)}" / "marks"
             marks.mkdir(parents=True)
             batch = {
                 k: t
                 for k, t in TECHNIQUES.items()
-                if not t.alone and t.policy == technique.policy and (X86_64 or not t.x86_64)
+                if t.group == technique.group
+                and t.policy == technique.policy
+                and (X86_64 or not t.x86_64)
             }
             run = self.run(mode, technique.policy, _body(batch, marks, True), marks.parent)
             self._shared[key] = (run, marks)
