@@ -413,9 +413,10 @@ def install_native(runtime: Any) -> None:
     deny: Callable[..., NoReturn] = runtime.deny
 
     def refuse_library(name: Any, how: str) -> NoReturn:
-        shown = "the program's own symbols (dlopen(NULL))" if name is None else str(name)
         deny(
-            f"load the shared library {shown} with {how}",
+            f"open the program's own symbols with {how} (dlopen(NULL))"
+            if name is None
+            else f"load the shared library {name} with {how}",
             "<main program>" if name is None else str(name),
             reason=NATIVE_REASON,
             hint=f"no new shared library may load; {NATIVE_HINT}",
