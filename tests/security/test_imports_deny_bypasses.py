@@ -418,3 +418,35 @@ def test_reference_held_before_the_guard() -> None:
         assert _sitebuiltins.Quitter.__name__ == "Quitter"
         with pytest.raises(PolicyViolation):
             importlib.import_module("_sitebuiltins")
+
+
+CHILD = """
+import subprocess, sys
+def child():
+    proc = subprocess.run([sys.executable, "-c", "import secret_pkg"], capture_output=True,
+                          text=True)
+    if "PolicyViolation" in proc.stderr:
+        raise RuntimeError("child refused")
+attempt("x", child)
+"""
+
+
+@pytest.mark.bypass(
+    "imports", "a child Python process (bootstrap)", verdict="blocked", layer="patch"
+)
+def test_a_child_python_under_the_bootstrap(guarded: Guarded, tree: Path) -> None:
+    # the child inherits the bootstrap through PYTHONPATH
+    assert guarded("bootstrap", {}, CHILD, cwd=tree).status("x") == "ok" and ran(tree)
+    run = guarded("bootstrap", DENY, CHILD, cwd=tree)
+    assert run.outcomes["x"][1:] == ["error", "RuntimeError", "child refused"]
+    assert not ran(tree)
+
+
+@pytest.mark.bypass(
+    "imports", "a child Python process (hermetic_blocker)", verdict="residual", layer="none"
+)
+def test_a_child_python_under_a_blocker(guarded: Guarded, tree: Path) -> None:
+    # known gap: hermetic_blocker guards its own interpreter only
+    run = guarded("inprocess", DENY, CHILD, cwd=tree)
+    assert run.status("x") == "ok"
+    assert ran(tree)

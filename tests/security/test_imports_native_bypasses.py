@@ -159,8 +159,11 @@ def test_the_c_level_module(libmark: Path, marker: Path, tmp_path: Path) -> None
 def test_a_library_opened_before_the_guard(tmp_path: Path) -> None:
     target = tmp_path / "system-ran"
     libc = ctypes.CDLL(None)
-    with hermetic_blocker(**NATIVE), pytest.raises(PolicyViolation):
-        libc.system(f"touch {target}".encode())
+    with hermetic_blocker(**NATIVE):
+        with pytest.raises(PolicyViolation):
+            libc.system(f"touch {target}".encode())
+        with pytest.raises(PolicyViolation):
+            ctypes.c_void_p.in_dll(libc, "environ")
     assert not target.exists()
     libc.system(f"touch {target}".encode())
     assert target.exists()

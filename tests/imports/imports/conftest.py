@@ -3,7 +3,8 @@
 ``tree`` builds, under the test's ``tmp_path`` (the working directory of every run, so
 the packages are importable there in both modes)::
 
-    denied_pkg/            __init__.py, sub.py, leaf.py (imports nothing), thing.py (a class)
+    denied_pkg/            __init__.py (__all__ names sub), sub.py, leaf.py (imports nothing),
+                           thing.py (a class), rel.py (imports sub relatively)
     denied_pkg_toolbelt/   __init__.py       a sibling name that must stay importable
     allowed_pkg/           __init__.py, sub.py, rel.py (relative imports), boom.py (raises),
                            lazy.py (imports denied_pkg inside a function), data.txt
@@ -90,7 +91,9 @@ def tree(tmp_path: Path) -> Tree:
     """Build the tree described in this module's docstring."""
     root = Path(os.path.realpath(tmp_path))
     files = {
-        "denied_pkg/__init__.py": _marker("denied_pkg") + "VALUE = 'denied'\n",
+        "denied_pkg/__init__.py": _marker("denied_pkg")
+        + "VALUE = 'denied'\n__all__ = ['VALUE', 'sub', 'leaf']\n",
+        "denied_pkg/rel.py": _marker("denied_pkg.rel") + "from . import sub\n",
         "denied_pkg/sub.py": _marker("denied_pkg.sub") + "VALUE = 'sub'\n",
         "denied_pkg/leaf.py": _marker("denied_pkg.leaf"),
         "denied_pkg/thing.py": _marker("denied_pkg.thing") + "class Thing:\n    pass\n",

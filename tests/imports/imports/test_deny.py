@@ -135,8 +135,12 @@ def test_file_path_loads_of_a_denied_module_are_refused(run: Run, mode: str) -> 
     attempt('run_path', lambda: runpy.run_path(here + '/denied_pkg/sub.py'))
     attempt('compiled with its path', lambda: exec(compile(
         open('denied_pkg/sub.py').read(), here + '/denied_pkg/sub.py', 'exec'), {}))
-    attempt('SourceFileLoader by hand', lambda: by_spec('denied_pkg.thing',
-        here + '/denied_pkg/thing.py'))
+    def source_loader():
+        import importlib.machinery
+        loader = importlib.machinery.SourceFileLoader('x', here + '/denied_pkg/thing.py')
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader('x', loader))
+        loader.exec_module(module)
+    attempt('SourceFileLoader by hand', source_loader)
     report('ran', ran())
     """
     plain = run(mode, {}, body)
@@ -160,8 +164,12 @@ def test_a_denied_submodule_leaves_its_package_importable(run: Run, mode: str) -
     attempt('denied', lambda: importlib.import_module('denied_pkg.sub'))
     attempt('from package import denied', lambda: exec('from denied_pkg import sub', {}))
     attempt('from package import value', lambda: exec('from denied_pkg import VALUE', {}))
+    attempt('relative import of it', lambda: importlib.import_module('denied_pkg.rel'))
+    attempt('star import listing it', lambda: exec('from denied_pkg import *', {}))
     report('ran', sorted(ran()))
     """
+    plain = run(mode, {}, body)
+    assert set(statuses(plain).values()) == {"ok"}, plain.stderr
     guarded = run(mode, {"deny_imports": ["denied_pkg.sub"]}, body)
     assert statuses(guarded) == {
         "package": "ok",
@@ -169,8 +177,11 @@ def test_a_denied_submodule_leaves_its_package_importable(run: Run, mode: str) -
         "denied": "blocked",
         "from package import denied": "blocked",
         "from package import value": "ok",
+        "relative import of it": "blocked",
+        "star import listing it": "blocked",
     }, guarded.stderr
-    assert value(guarded, "ran") == ["denied_pkg", "denied_pkg.leaf"]
+    # rel ran up to its refused relative import; sub never ran
+    assert value(guarded, "ran") == ["denied_pkg", "denied_pkg.leaf", "denied_pkg.rel"]
 
 
 @MODES

@@ -144,7 +144,10 @@ def test_extensions_loaded_before_the_guard_keep_working(run: Run) -> None:
     attempt('import again', lambda: __import__({EXTENSION!r}))
     attempt('use', lambda: list({EXTENSION}.reader(['a,b'])))
     attempt('reload', lambda: importlib.reload({EXTENSION}))
-    report('file', {EXTENSION}.__file__.startswith(__import__('os').path.realpath('ext')))
+    del sys.modules[{EXTENSION!r}]
+    attempt('import after del sys.modules', lambda: __import__({EXTENSION!r}))
+    report('file', sys.modules[{EXTENSION!r}].__file__.startswith(
+        __import__('os').path.realpath('ext')))
     """
     guarded = run("inprocess", NATIVE, body, setup=setup)
     assert set(statuses(guarded).values()) == {"ok"}, guarded.stderr

@@ -79,6 +79,20 @@ def stdlib_native_dirs() -> frozenset[str]:
     return frozenset(os.path.realpath(c) for c in candidates)
 
 
+def loaded_extensions() -> tuple[str, ...]:
+    """The files of the C extension modules in ``sys.modules`` (as recorded, not resolved)."""
+    suffixes = tuple(_external.EXTENSION_SUFFIXES)
+    found = []
+    module_type = type(sys)
+    for module in list(sys.modules.values()):
+        # read the module's own dict: a lazy stand-in's __getattr__ could import things
+        if isinstance(module, module_type):
+            where = module.__dict__.get("__file__")
+            if type(where) is str and where.endswith(suffixes):
+                found.append(where)
+    return tuple(found)
+
+
 def absolute_name(name: Any, globals: Any, level: Any) -> str | None:
     """The absolute module name a relative ``__import__`` asks for (``None`` if invalid).
 
@@ -131,6 +145,10 @@ class Rules:
         self.tops = frozenset(name.partition(".")[0] for name in self.denied)
         self.by_name = any(kind is DENIED for kind in self.denied.values())
         self.stdlib_dirs = stdlib_native_dirs() if self.native else frozenset()
+        # Extension modules loaded before the guard, by file: importing one of them again
+        # (after ``del sys.modules[name]``, or ``importlib.reload``) loads nothing new.
+        self._loaded = loaded_extensions() if self.native else ()
+        self._loaded_real: frozenset[str] | None = None
 
     def entry(self, name: Any) -> str | None:
         """The entry that denies module ``name`` (itself or a package above it), if any."""
@@ -150,17 +168,17 @@ class Rules:
         """Whether the C extension ``name`` at ``path`` may load under block_native.
 
         The standard library's own extensions may (``math``, ``select``, ``_socket``: the
-        pure-Python standard library cannot work without them), and so may an extension
-        module that is already loaded from that very file (``importlib.reload``).
+        pure-Python standard library cannot work without them), and so may the file of an
+        extension module that was loaded before the guard.
         """
         if type(path) is not str:
             return False
         real = os.path.realpath(path)
         if os.path.dirname(real) in self.stdlib_dirs:
             return True
-        loaded = sys.modules.get(name) if type(name) is str else None
-        where = getattr(loaded, "__file__", None)
-        return type(where) is str and os.path.realpath(where) == real
+        if self._loaded_real is None:
+            self._loaded_real = frozenset(os.path.realpath(f) for f in self._loaded)
+        return real in self._loaded_real
 
 
 class PathNames:
@@ -316,24 +334,35 @@ def install(options: dict[str, Any], runtime: Any) -> None:
 
     # -- patches ---------------------------------------------------------------------------
 
-    def before_import(
-        name: Any, globals: Any = None, locals: Any = None, fromlist: Any = (), level: Any = 0
-    ) -> None:
+    def guarded_import(
+        original: Callable[..., Any],
+        name: Any,
+        globals: Any = None,
+        locals: Any = None,
+        fromlist: Any = (),
+        level: Any = 0,
+    ) -> Any:
         # Runs for every import statement in the process, cached modules included: the
-        # common case returns after one partition and one set lookup.
-        if level:
-            name = absolute_name(name, globals, level)
-            if name is None:
-                return
-        elif type(name) is not str:
-            return
-        if name.partition(".")[0] not in tops:
-            return
-        check_name(name)
-        if fromlist:
-            for item in fromlist:
-                if type(item) is str and item != "*":
-                    check_name(f"{name}.{item}")
+        # common case costs one partition and one set lookup on top of the import.
+        wanted = absolute_name(name, globals, level) if level else name
+        if type(wanted) is not str or wanted.partition(".")[0] not in tops:
+            return original(name, globals, locals, fromlist, level)
+        check_name(wanted)
+        star = False
+        for item in fromlist or ():
+            if item == "*":
+                star = True
+            elif type(item) is str:
+                check_name(f"{wanted}.{item}")
+        module = original(name, globals, locals, fromlist, level)
+        if star:
+            # `from package import *` imports the submodules in __all__, and the import
+            # system drops a refusal of one of them (as if it did not exist): refuse the
+            # statement before it binds any name.
+            for item in getattr(module, "__all__", ()):
+                if type(item) is str:
+                    check_name(f"{wanted}.{item}")
+        return module
 
     def before_gcd_import(name: Any, package: Any = None, level: Any = 0) -> None:
         if level:
@@ -343,7 +372,7 @@ def install(options: dict[str, Any], runtime: Any) -> None:
                 return  # the import system refuses it with its own error
         check_name(name)
 
-    runtime.check_before(builtins, "__import__", before_import)
+    runtime.wrap(builtins, "__import__", guarded_import)
     runtime.check_before(_bootstrap, "_gcd_import", before_gcd_import)
 
     finder: Finder
