@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Run, statuses, value
+from .conftest import Run, Tree, statuses, value
 
 MODES = pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
 DENY = {"deny_imports": ["denied_pkg"]}
@@ -204,3 +204,28 @@ def test_a_stdlib_module_and_its_submodules(run: Run, mode: str) -> None:
         "email.utils": "ok",
     }, guarded.stderr
     assert value(guarded, "loaded") == []
+
+
+def test_a_denied_module_run_as_the_program(bare_python: str, tree: Tree) -> None:
+    """Under the bootstrap the program itself is module code: ``python -m m``, ``python m.py``."""
+    import os
+    import subprocess
+
+    from hermetic.policy import BlockConfig
+    from hermetic_testsupport.runs import write_bootstrap
+
+    (tree.root / "solo.py").write_text("with open('ran.log', 'a') as f:\n    f.write('solo')\n")
+    directory = write_bootstrap(
+        BlockConfig(deny_imports=["solo", "denied_pkg"]), tree.root / ".hermetic-cache"
+    )
+    env = {**os.environ, "PYTHONPATH": directory}
+    for argv in (["solo.py"], ["-m", "solo"], ["-m", "denied_pkg.leaf"]):
+        proc = subprocess.run(
+            [bare_python, *argv], capture_output=True, text=True, env=env, cwd=tree.root
+        )
+        assert proc.returncode == 1, (argv, proc.stderr)
+        assert "import denied: " in proc.stderr, proc.stderr
+        assert not (tree.root / "ran.log").exists()
+        plain = subprocess.run([bare_python, *argv], cwd=tree.root, capture_output=True)
+        assert plain.returncode == 0 and (tree.root / "ran.log").exists()
+        (tree.root / "ran.log").unlink()

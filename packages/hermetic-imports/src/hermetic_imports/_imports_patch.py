@@ -359,7 +359,11 @@ def install(options: dict[str, Any], runtime: Any) -> None:
             # `from package import *` imports the submodules in __all__, and the import
             # system drops a refusal of one of them (as if it did not exist): refuse the
             # statement before it binds any name.
-            for item in getattr(module, "__all__", ()):
+            try:
+                names = list(getattr(module, "__all__", ()))
+            except Exception:
+                names = []  # the import statement reports a broken __all__ itself
+            for item in names:
                 if type(item) is str:
                     check_name(f"{wanted}.{item}")
         return module
@@ -403,8 +407,6 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         return spec
 
     finder = Finder(find_spec)
-    sys.meta_path.insert(0, finder)
-    runtime.hermetic_imports_finder = finder
 
     def before_create_module(loader: Any, spec: Any, *rest: Any) -> None:
         check_extension(getattr(spec, "name", None), getattr(spec, "origin", None))
@@ -435,6 +437,10 @@ def install(options: dict[str, Any], runtime: Any) -> None:
 
     if rules.native:
         install_native(runtime)
+
+    # Last: a failed install is undone by the runtime handle, which knows nothing of this.
+    sys.meta_path.insert(0, finder)
+    runtime.hermetic_imports_finder = finder
 
 
 def install_native(runtime: Any) -> None:
