@@ -229,3 +229,24 @@ def test_a_denied_module_run_as_the_program(bare_python: str, tree: Tree) -> Non
         plain = subprocess.run([bare_python, *argv], cwd=tree.root, capture_output=True)
         assert plain.returncode == 0 and (tree.root / "ran.log").exists()
         (tree.root / "ran.log").unlink()
+
+
+@MODES
+def test_a_denied_c_extension(run: Run, tree: Tree, mode: str) -> None:
+    body = f"""
+    import importlib.machinery, importlib.util, sys
+    SO = {str(tree.ext_file)!r}
+    attempt('import', lambda: __import__('_csv'))
+    def by_hand():
+        loader = importlib.machinery.ExtensionFileLoader('renamed', SO)
+        spec = importlib.util.spec_from_file_location('_csv', SO, loader=loader)
+        importlib.util.module_from_spec(spec)
+    attempt('by hand', by_hand)
+    report('mapped', mapped(SO))
+    """
+    plain = run(mode, {}, body)
+    assert set(statuses(plain).values()) == {"ok"}, plain.stderr
+    assert value(plain, "mapped") is True
+    guarded = run(mode, {"deny_imports": ["_csv"]}, body)
+    assert statuses(guarded) == {"import": "blocked", "by hand": "blocked"}, guarded.stderr
+    assert value(guarded, "mapped") is False

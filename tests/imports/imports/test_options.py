@@ -89,9 +89,9 @@ MALFORMED = [
     ("pkg/mod.py", "'pkg/mod.py' is a path; give the module name (package.module)"),
     ("mod.py", "'mod.py' is a path; give the module name (package.module)"),
     (
-        "python-dateutil",
-        "'python-dateutil' is not a module name: 'python-dateutil' is not an identifier"
-        " (a distribution name? its import name is usually 'python_dateutil')",
+        "my-package",
+        "'my-package' is not a module name: 'my-package' is not an identifier"
+        " (a distribution name? its import name is usually 'my_package')",
     ),
     ("1abc", "'1abc' is not a module name: '1abc' is not an identifier"),
     ("a.2b", "'a.2b' is not a module name: '2b' is not an identifier"),
