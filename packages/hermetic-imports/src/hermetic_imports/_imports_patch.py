@@ -246,7 +246,11 @@ class PathNames:
 
 
 class Finder:
-    """The guard's entry on ``sys.meta_path``: refuses denied names before any search."""
+    """The guard's entry on ``sys.meta_path``: refuses denied names before any search.
+
+    Under block_native it also finds, through the finders after it, what would be loaded,
+    and swaps a refused compiled module for the Python source shipped next to it.
+    """
 
     __slots__ = ("find_spec",)
 
