@@ -201,3 +201,64 @@ def test_failing_to_add_the_audit_hook_fails_closed() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.startswith("HermeticError hermetic could not add its audit hook")
+
+
+def test_a_violation_of_a_kind_is_also_that_exception() -> None:
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    seen: list[PolicyViolation] = []
+    runtime.observe(seen.append)
+    runtime.trace = True
+    exc = handle.violation("import x", "x", reason="import denied", kind=ModuleNotFoundError)
+    assert isinstance(exc, PolicyViolation) and isinstance(exc, ModuleNotFoundError)
+    assert type(exc).__name__ == "PolicyViolation"
+    assert type(exc).__module__ == PolicyViolation.__module__
+    assert (str(exc), exc.guard, exc.target) == ("import denied: import x", "g", "x")
+    assert exc.what == "import x"
+    assert seen == [exc]
+    # one class per kind, so that two refusals compare alike
+    assert type(handle.violation("y", kind=ModuleNotFoundError)) is type(exc)
+    assert type(handle.violation("y", kind=OSError)) is not type(exc)
+    # no kind, or one PolicyViolation already is: the plain class
+    assert type(handle.violation("y")) is PolicyViolation
+    assert type(handle.violation("y", kind=RuntimeError)) is PolicyViolation
+    with pytest.raises(ImportError) as info:
+        handle.deny("import z", "z", kind=ModuleNotFoundError)
+    assert isinstance(info.value, PolicyViolation)
+
+
+def test_a_violation_of_a_kind_pickles_as_a_plain_policy_violation() -> None:
+    import pickle
+
+    exc = GuardRuntime(fresh(), "g").violation("load x", "x", reason="r", hint="h", kind=OSError)
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is PolicyViolation
+    assert (str(copy), copy.guard, copy.target, copy.what) == ("r: load x (h)", "g", "x", "load x")
+
+
+def test_violation_kinds_work_in_the_bootstrap_copy_too() -> None:
+    from hermetic import _runtime
+
+    code = textwrap.dedent(
+        """
+        import sys
+        namespace = {"__name__": "sitecustomize"}
+        exec(compile(SOURCE, "sitecustomize.py", "exec"), namespace)
+        handle = namespace["GuardRuntime"](namespace["RUNTIME"], "g")
+        base = namespace["PolicyViolation"]
+        assert "hermetic" not in sys.modules, "hermetic must not be importable here"
+        try:
+            handle.deny("import m", "m", kind=ModuleNotFoundError)
+        except ImportError as exc:
+            assert isinstance(exc, base) and exc.guard == "g" and exc.target == "m"
+            print("ok", type(exc).__name__, type(exc).__module__)
+        """
+    )
+    with open(_runtime.__file__, encoding="utf-8") as f:
+        source = f.read()
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", f"SOURCE = {source!r}\n" + code],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.stdout.strip() == "ok PolicyViolation sitecustomize", proc.stderr

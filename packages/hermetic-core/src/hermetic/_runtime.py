@@ -78,6 +78,10 @@ class _Patch:
         return self.previous(*args, **kwargs)
 
 
+def _reduce_as_policy_violation(self: PolicyViolation) -> tuple[Any, ...]:
+    return (PolicyViolation, self.args[:1], dict(vars(self)))
+
+
 def _copy_identity(wrapper: Any, wrapped: Any) -> None:
     # Deliberately no ``__wrapped__``: it would hand the original to anyone who asks.
     name = getattr(wrapped, "__name__", None)
@@ -102,6 +106,7 @@ class Runtime:
         self._reentry = _thread._local()
         self._suspended = False
         self._observers: tuple[Callable[[PolicyViolation], object], ...] = ()
+        self._kinds: dict[type[BaseException], type[PolicyViolation]] = {}
 
     # -- seal ---------------------------------------------------------------------------
     @property
@@ -156,6 +161,31 @@ class Runtime:
         self._observers = tuple(o for o in self._observers if o != observer)
 
     # -- violations ---------------------------------------------------------------------
+    def violation_class(self, kind: type[BaseException] | None = None) -> type[PolicyViolation]:
+        """``PolicyViolation``, or a subclass that is also a ``kind`` (``ImportError``...).
+
+        A refusal raised as the exception an API raises when the thing does not exist keeps
+        code with a fallback working (``decimal`` falls back to ``_pydecimal`` on
+        ``ImportError``), while ``except PolicyViolation``, trace and observers still see it.
+        One class per kind, made once; pickled, an instance becomes a plain
+        ``PolicyViolation`` (the subclass has no importable name).
+        """
+        if kind is None or issubclass(PolicyViolation, kind):
+            return PolicyViolation
+        found = self._kinds.get(kind)
+        if found is None:
+            made = type(
+                "PolicyViolation",
+                (PolicyViolation, kind),
+                {
+                    "__module__": PolicyViolation.__module__,
+                    "__doc__": f"A PolicyViolation that is also a {kind.__name__}.",
+                    "__reduce__": _reduce_as_policy_violation,
+                },
+            )
+            found = self._kinds.setdefault(kind, made)
+        return found
+
     def violation(
         self,
         guard: str,
@@ -163,13 +193,18 @@ class Runtime:
         target: Any = None,
         reason: str | None = None,
         hint: str | None = None,
+        kind: type[BaseException] | None = None,
     ) -> PolicyViolation:
-        """Build (and trace) the exception for a blocked action; the caller raises it."""
+        """Build (and trace) the exception for a blocked action; the caller raises it.
+
+        ``kind`` makes it also an instance of that exception class (see
+        :meth:`violation_class`).
+        """
         message = f"{reason or guard + ' guard blocked'}: {what}"
         if hint:
             message += f" ({hint})"
         tgt = None if target is None else str(target)
-        exc = PolicyViolation(message, guard=guard, target=tgt)
+        exc = self.violation_class(kind)(message, guard=guard, target=tgt)
         exc.what = what  # the short form the CLI prints
         if self.trace:
             line = f"hermetic: blocked {guard}: {what}"
@@ -318,9 +353,14 @@ class GuardRuntime:
         *,
         reason: str | None = None,
         hint: str | None = None,
+        kind: type[BaseException] | None = None,
     ) -> PolicyViolation:
-        """Return a traced ``PolicyViolation`` for this guard; raise it yourself."""
-        return self._core.violation(self.name, what, target, reason, hint)
+        """Return a traced ``PolicyViolation`` for this guard; raise it yourself.
+
+        With ``kind`` (``ModuleNotFoundError``, ``OSError``...) it is also an instance of
+        that class, so code that falls back when the thing is missing keeps working.
+        """
+        return self._core.violation(self.name, what, target, reason, hint, kind)
 
     def deny(
         self,
@@ -329,9 +369,10 @@ class GuardRuntime:
         *,
         reason: str | None = None,
         hint: str | None = None,
+        kind: type[BaseException] | None = None,
     ) -> NoReturn:
-        """Raise a ``PolicyViolation`` for this guard."""
-        raise self._core.violation(self.name, what, target, reason, hint)
+        """Raise a ``PolicyViolation`` for this guard (also a ``kind``, when given)."""
+        raise self._core.violation(self.name, what, target, reason, hint, kind)
 
     def check_before(self, owner: Any, attr: str, check: Callable[..., Any]) -> None:
         """Patch ``owner.attr`` so ``check(*args, **kwargs)`` runs before every call.
