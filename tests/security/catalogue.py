@@ -1,33 +1,40 @@
 """The known-bypass catalogue: every ``@pytest.mark.bypass(...)`` case in tests/security.
 
 Each case is one technique against one guard (or against hermetic's own ``runtime``: the
-seal, the audit hook), proven both ways by its test. This module reads the markers
-statically (``ast``) from ``tests/security/test_*.py``, checks them, and renders the table
-that ``docs/security.md`` holds between ``<!-- catalogue:start -->`` and
+seal, the audit hook), proven both ways by its test. This module collects the cases the way
+pytest sees them (``pytest --collect-only`` with a small plugin, so markers written through
+a constant, on a class or on ``pytest.param`` count as well), checks them, and renders the
+table that ``docs/security.md`` holds between ``<!-- catalogue:start -->`` and
 ``<!-- catalogue:end -->``; ``tests/security/test_catalogue.py`` fails when the two
-disagree. Regenerate the table after adding or changing a case::
+disagree. Regenerate the table after adding or changing a case, with the interpreter of the
+test environment (it needs pytest and the guards)::
 
-    python tests/security/catalogue.py --write   # rewrite the table in docs/security.md
-    python tests/security/catalogue.py --check   # exit 1 if it is out of date
-    python tests/security/catalogue.py           # print it
+    hatch run hatch-test.py3.11:python tests/security/catalogue.py --write
+    hatch run hatch-test.py3.11:python tests/security/catalogue.py --check
+    hatch run hatch-test.py3.11:python tests/security/catalogue.py           # print it
 
-Rules checked: every test function in those files carries a marker (one directly, or one
-per ``pytest.param``); the guard, technique, verdict and layer are literal strings; the
+Rules: every collected test in ``tests/security/test_*.py`` carries exactly one bypass
+marker; its guard and technique are strings and ``verdict`` and ``layer`` keywords; the
 guard is a first-party guard or ``runtime``; ``verdict`` is ``blocked`` or ``residual``;
 ``layer`` is ``patch``, ``audit``, ``patch+audit`` or ``none``, and ``none`` exactly for
-residuals; a technique appears once per guard.
+residuals; a technique of a guard belongs to one test function only (its parametrized
+variants may share it).
 """
 
 from __future__ import annotations
 
-import ast
+import io
+import json
 import re
 import sys
-from dataclasses import dataclass
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DOC = HERE.parents[1] / "docs" / "security.md"
+REPO = HERE.parents[1]
+DOC = REPO / "docs" / "security.md"
 START = "<!-- catalogue:start -->"
 END = "<!-- catalogue:end -->"
 
@@ -63,8 +70,18 @@ class Case:
 
     @property
     def where(self) -> str:
-        """``file::test``, as pytest names it."""
+        """``file::test``, as pytest names the test function."""
         return f"{self.file}::{self.test}"
+
+
+@dataclass(frozen=True)
+class Marked:
+    """What collection found on one test item: its function and its bypass markers."""
+
+    file: str
+    test: str
+    line: int
+    marks: tuple[tuple[tuple[Any, ...], dict[str, Any]], ...]
 
 
 class CatalogueError(Exception):
@@ -75,141 +92,113 @@ class CatalogueError(Exception):
         self.problems = problems
 
 
-def _is_bypass(node: ast.AST) -> bool:
-    """Whether ``node`` is a call of ``pytest.mark.bypass``."""
-    if not isinstance(node, ast.Call):
-        return False
-    func = node.func
-    return (
-        isinstance(func, ast.Attribute)
-        and func.attr == "bypass"
-        and isinstance(func.value, ast.Attribute)
-        and func.value.attr == "mark"
-        and isinstance(func.value.value, ast.Name)
-        and func.value.value.id == "pytest"
-    )
-
-
-def _text(node: ast.AST | None) -> str | None:
-    """A string literal's value (implicitly concatenated ones included), else None."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    return None
-
-
-def _read(call: ast.Call, file: str, test: str, problems: list[str]) -> Case | None:
-    where = f"{file}:{call.lineno} ({test})"
-    keywords = {k.arg: k.value for k in call.keywords}
-    args = [_text(a) for a in call.args]
-    if len(call.args) != 2 or None in args or set(keywords) != {"verdict", "layer"}:
+def _case(item: Marked, problems: list[str]) -> Case | None:
+    where = f"{item.file}:{item.line} ({item.test})"
+    if not item.marks:
         problems.append(
-            f"{where}: write the marker as bypass('<guard>', '<technique>', "
-            "verdict='...', layer='...') with literal strings"
+            f"{where}: no @pytest.mark.bypass(...) marker (every test in tests/security is a "
+            "catalogue case)"
         )
         return None
-    guard, technique = str(args[0]), " ".join(str(args[1]).split())
-    verdict, layer = _text(keywords["verdict"]), _text(keywords["layer"])
-    ok = True
+    if len(item.marks) > 1:
+        problems.append(f"{where}: more than one bypass marker")
+        return None
+    args, kwargs = item.marks[0]
+    if (
+        len(args) != 2
+        or not all(isinstance(a, str) for a in args)
+        or set(kwargs) != {"verdict", "layer"}
+    ):
+        problems.append(
+            f"{where}: write the marker as bypass('<guard>', '<technique>', "
+            "verdict='...', layer='...')"
+        )
+        return None
+    guard, technique = args[0], " ".join(args[1].split())
+    verdict, layer = kwargs["verdict"], kwargs["layer"]
+    before = len(problems)
     if guard not in GUARDS:
         problems.append(f"{where}: unknown guard {guard!r} (one of {', '.join(GUARDS)})")
-        ok = False
     if not technique:
         problems.append(f"{where}: the technique is empty")
-        ok = False
     if verdict not in VERDICTS:
         problems.append(f"{where}: verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
-        ok = False
     if layer not in LAYERS:
         problems.append(f"{where}: layer {layer!r} is not one of {', '.join(LAYERS)}")
-        ok = False
     elif verdict in VERDICTS and (layer == "none") != (verdict == "residual"):
         problems.append(
             f"{where}: layer 'none' belongs to residual cases and to no other "
             f"(verdict {verdict!r}, layer {layer!r})"
         )
-        ok = False
-    if not ok:
+    if len(problems) > before:
         return None
-    assert verdict is not None and layer is not None
-    return Case(guard, technique, verdict, layer, file, test, call.lineno)
+    return Case(guard, technique, verdict, layer, item.file, item.test, item.line)
 
 
-def _tests(tree: ast.Module) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
-    """Module-level test functions and test methods of ``Test*`` classes, with their names."""
-    found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if node.name.startswith("test"):
-                found.append((node.name, node))
-        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
-                    item.name.startswith("test")
-                ):
-                    found.append((f"{node.name}::{item.name}", item))
-    return found
-
-
-def read_source(source: str, file: str, problems: list[str]) -> list[Case]:
-    """The cases in one test file's ``source``; rule breaks are appended to ``problems``."""
-    tree = ast.parse(source, filename=file)
+def check(items: list[Marked]) -> list[Case]:
+    """The cases of the collected ``items``, in table order; raise :class:`CatalogueError`."""
+    problems: list[str] = []
     cases: list[Case] = []
-    seen: set[int] = set()
-    for name, func in _tests(tree):
-        direct = [d for d in func.decorator_list if _is_bypass(d)]
-        nested = [
-            node
-            for d in func.decorator_list
-            if not _is_bypass(d)
-            for node in ast.walk(d)
-            if _is_bypass(node)
-        ]
-        calls = [c for c in (*direct, *nested) if isinstance(c, ast.Call)]
-        seen.update(id(c) for c in calls)
-        if not calls:
+    first: dict[tuple[str, str], Case] = {}
+    for item in items:
+        case = _case(item, problems)
+        if case is None:
+            continue
+        key = (case.guard, case.technique.casefold())
+        other = first.get(key)
+        if other is None:
+            first[key] = case
+            cases.append(case)
+        elif other.where != case.where:
             problems.append(
-                f"{file}:{func.lineno}: {name} has no @pytest.mark.bypass(...) marker "
-                "(every test in tests/security is a catalogue case)"
+                f"{case.file}:{case.line}: technique {case.technique!r} of guard "
+                f"{case.guard!r} is already the case {other.where}"
             )
-        elif len(direct) > 1:
-            problems.append(f"{file}:{func.lineno}: {name} has more than one bypass marker")
-        for call in calls:
-            case = _read(call, file, name, problems)
-            if case is not None:
-                cases.append(case)
-    for node in ast.walk(tree):
-        if _is_bypass(node) and id(node) not in seen:
-            problems.append(
-                f"{file}:{getattr(node, 'lineno', '?')}: a bypass marker outside a test's "
-                "decorators (module-wide pytestmark, a helper) is not read"
-            )
-    return cases
+    if problems:
+        raise CatalogueError(list(dict.fromkeys(problems)))
+    order = {case: i for i, case in enumerate(cases)}
+    return sorted(cases, key=lambda c: (GUARDS.index(c.guard), c.file, c.line, order[c]))
 
 
-def files(directory: Path = HERE) -> list[Path]:
-    """The test files that hold catalogue cases."""
-    return sorted(p for p in directory.glob("test_*.py") if p.name not in NOT_CASES)
+class _Collector:
+    """A pytest plugin that records each collected item's function and bypass markers."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.items: list[Marked] = []
+        self.errors: list[str] = []
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            self.errors.append(f"{report.nodeid}: could not be collected:\n{report.longreprtext}")
+
+    def pytest_collection_modifyitems(self, items: list[Any]) -> None:
+        for item in items:
+            path = Path(str(item.path))
+            if path.parent != self.directory or path.name in NOT_CASES:
+                continue
+            function = getattr(item, "function", None)
+            code = getattr(function, "__code__", None)
+            line = code.co_firstlineno if code is not None else item.reportinfo()[1] or 0
+            test = item.nodeid.split("::", 1)[1].split("[", 1)[0]
+            marks = tuple((tuple(m.args), dict(m.kwargs)) for m in item.iter_markers("bypass"))
+            self.items.append(Marked(path.name, test, int(line), marks))
 
 
 def collect(directory: Path = HERE) -> list[Case]:
-    """Every case under ``directory``, in table order; raise :class:`CatalogueError`."""
-    problems: list[str] = []
-    cases: list[Case] = []
-    for path in files(directory):
-        cases.extend(read_source(path.read_text(encoding="utf-8"), path.name, problems))
-    first: dict[tuple[str, str], Case] = {}
-    for case in cases:
-        key = (case.guard, case.technique.casefold())
-        if key in first:
-            problems.append(
-                f"{case.file}:{case.line}: technique {case.technique!r} of guard "
-                f"{case.guard!r} is already the case {first[key].where}"
-            )
-        else:
-            first[key] = case
-    if problems:
-        raise CatalogueError(problems)
-    return sorted(cases, key=lambda c: (GUARDS.index(c.guard), c.file, c.line))
+    """Collect ``directory`` with pytest and check its cases; raise :class:`CatalogueError`."""
+    import pytest
+
+    collector = _Collector(directory.resolve())
+    output = io.StringIO()
+    with redirect_stdout(output), redirect_stderr(output):
+        code = pytest.main(
+            [str(directory), "--collect-only", "-q", "-p", "no:cacheprovider"],
+            plugins=[collector],
+        )
+    if collector.errors or code not in (0, 5):  # 5: nothing collected
+        raise CatalogueError(collector.errors or [f"pytest failed:\n{output.getvalue()}"])
+    return check(collector.items)
 
 
 def _cell(text: str) -> str:
@@ -266,9 +255,17 @@ def rewritten(doc: str, table: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``--write``, ``--check`` or (no argument) print the table."""
+    """``--write``, ``--check``, ``--json [DIR]`` or (no argument) print the table."""
+    if not (argv in ([], ["--write"], ["--check"]) or (argv[:1] == ["--json"] and len(argv) <= 2)):
+        print("usage: catalogue.py [--write | --check | --json [DIRECTORY]]")
+        return 2
     try:
-        table = render(collect())
+        if argv[:1] == ["--json"]:
+            found = collect(Path(argv[1]) if len(argv) > 1 else HERE)
+            print(json.dumps([asdict(c) for c in found]))
+            return 0
+        cases = collect()
+        table = render(cases)
         if not argv:
             print(table)
             return 0
@@ -276,17 +273,14 @@ def main(argv: list[str]) -> int:
         if argv == ["--check"]:
             if current(doc) == table:
                 return 0
-            print(f"{DOC} is out of date: run python {Path(__file__).name} --write")
+            print(f"{DOC} is out of date: run python tests/security/{Path(__file__).name} --write")
             return 1
-        if argv == ["--write"]:
-            DOC.write_text(rewritten(doc, table), encoding="utf-8")
-            print(f"wrote the catalogue table ({table.count(chr(10)) + 1} lines) to {DOC}")
-            return 0
+        DOC.write_text(rewritten(doc, table), encoding="utf-8")
+        print(f"wrote the catalogue table ({len(cases)} cases) to {DOC}")
+        return 0
     except CatalogueError as exc:
         print("the bypass catalogue breaks its rules:\n  " + "\n  ".join(exc.problems))
         return 1
-    print("usage: catalogue.py [--write | --check]")
-    return 2
 
 
 if __name__ == "__main__":
