@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,17 +52,28 @@ class Ports:
     def _serve(self) -> None:
         while not self._stop.is_set():
             for key, _ in self._selector.select(timeout=0.02):
-                try:
-                    conn, _peer = key.fileobj.accept()  # type: ignore[union-attr]
-                except OSError:
-                    continue
-                self.counts[key.data] += 1
-                conn.close()
+                self._accept(key)
+
+    def _accept(self, key: selectors.SelectorKey) -> bool:
+        try:
+            conn, _peer = key.fileobj.accept()  # type: ignore[union-attr]
+        except OSError:  # BlockingIOError: nothing (more) waiting
+            return False
+        self.counts[key.data] += 1
+        conn.close()
+        return True
 
     def settle(self) -> dict[str, int]:
-        """Let connections still in flight land; return the counts by label."""
-        if self.counts:
-            time.sleep(0.1)
+        """Count what is still queued; return the counts by label.
+
+        Call it once the program that connects has ended: a connection it made has
+        completed its handshake, so it is in a listener's queue if it was not accepted yet.
+        """
+        self._stop.set()
+        self._thread.join(2)
+        for key in list(self._selector.get_map().values()):
+            while self._accept(key):
+                pass
         return dict(self.counts)
 
     def __enter__(self) -> Ports:
@@ -72,7 +82,8 @@ class Ports:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(2)
+        if self._thread.is_alive():
+            self._thread.join(2)
         for key in list(self._selector.get_map().values()):
             key.fileobj.close()  # type: ignore[union-attr]
         self._selector.close()
