@@ -1,8 +1,10 @@
 """What the filesystem guard does not mediate, shown for real (docs/guards/filesystem.md).
 
 Each case demonstrates the gap: under the guard the operation still reads or writes outside
-the policy. These tests pin the documented behaviour; if one starts failing because the gap
-closed, update the documentation with it.
+the policy, while an ordinary ``open`` in the same run is refused (the guard is on). These
+tests pin the documented behaviour; if one starts failing because the gap closed, update
+the documentation with it. The last case is the same C-level write under ``block_native``,
+where the imports guard refuses ``ctypes`` itself.
 """
 
 from __future__ import annotations
@@ -14,18 +16,17 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from security.support import Batch, Paths, require_options
 
-from hermetic_testsupport.runs import GuardedRun
 
-
-def tree(tmp_path: Path) -> tuple[Path, Path]:
-    work = Path(os.path.realpath(tmp_path)) / "work"
+def tree(work: Path) -> Paths:
+    work = Path(os.path.realpath(work))
     root, outside = work / "root", work / "outside"
     root.mkdir(parents=True)
     outside.mkdir()
     (outside / "secret.txt").write_text("secret")
     os.symlink(outside / "secret.txt", outside / "link")
-    return root, outside
+    return {"root": root, "outside": outside}
 
 
 METADATA = """
@@ -40,18 +41,22 @@ attempt("open_refused", lambda: open(S).read())
 """
 
 
-@pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
-def test_metadata_outside_the_root_stays_visible(
-    guarded: Callable[..., GuardedRun], tmp_path: Path, mode: str
-) -> None:
-    root, outside = tree(tmp_path)
-    body = f"OUTSIDE = {str(outside)!r}\n" + METADATA
-    run = guarded(mode, {"fs_root": str(root)}, body, cwd=root)
-    assert [run.status(k) for k in ("stat", "lstat", "exists", "access", "readlink")] == ["ok"] * 5
-    assert "size 6" in run.stdout
-    assert "exists True" in run.stdout
-    assert f"readlink {outside}/secret.txt" in run.stdout
-    assert run.status("open_refused") == "blocked"
+@pytest.mark.bypass(
+    "filesystem",
+    "metadata outside the root (stat, lstat, exists, access, readlink)",
+    verdict="residual",
+    layer="none",
+)
+def test_known_gap_metadata_outside_the_root_stays_visible(batch: Callable[..., Batch]) -> None:
+    metadata = batch(
+        METADATA, {"root": lambda p: {"fs_root": str(p["root"])}}, tree=tree, cwd="root"
+    )
+    labels = ("stat", "lstat", "exists", "access", "readlink")
+    for outcome in metadata.escapes(*labels):
+        assert outcome.status("open_refused") == "blocked"
+        assert "size 6" in outcome.run.stdout
+        assert "exists True" in outcome.run.stdout
+        assert f"readlink {outcome.paths['outside']}/secret.txt" in outcome.run.stdout
 
 
 SIDE_DOORS = """
@@ -76,19 +81,73 @@ attempt("open_refused", lambda: open(OUTSIDE + "/refused.txt", "w"))
 """
 
 
-@pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
-def test_c_level_and_child_process_writes_are_not_seen(
-    guarded: Callable[..., GuardedRun], tmp_path: Path, mode: str
-) -> None:
-    _root, outside = tree(tmp_path)
-    body = f"OUTSIDE = {str(outside)!r}\n" + SIDE_DOORS
-    run = guarded(mode, {"fs_readonly": True}, body, cwd=outside)
-    labels = ("sqlite_attach", "vacuum_into", "shell_child", "libc_creat")
-    assert [run.status(k) for k in labels] == ["ok"] * 4, run.stdout + run.stderr
-    created = {"attached.db", "vacuumed.db", "from_child.txt", "from_libc.txt"}
-    assert created <= set(os.listdir(outside))
-    assert run.status("open_refused") == "blocked"
-    assert not (outside / "refused.txt").exists()
+@pytest.fixture(scope="module")
+def side_doors(batch: Callable[..., Batch]) -> Batch:
+    return batch(SIDE_DOORS, {"readonly": {"fs_readonly": True}}, tree=tree, cwd="outside")
+
+
+def escaped(side_doors: Batch, label: str, created: str) -> None:
+    for outcome in side_doors.escapes(label):
+        assert created in os.listdir(outcome.paths["outside"]), outcome.why()
+        assert outcome.status("open_refused") == "blocked"
+        assert "refused.txt" not in os.listdir(outcome.paths["outside"])
+
+
+@pytest.mark.bypass(
+    "filesystem", "SQLite ATTACH DATABASE creating a file", verdict="residual", layer="none"
+)
+def test_known_gap_sqlite_attach(side_doors: Batch) -> None:
+    escaped(side_doors, "sqlite_attach", "attached.db")
+
+
+@pytest.mark.bypass(
+    "filesystem", "SQLite VACUUM INTO creating a file", verdict="residual", layer="none"
+)
+def test_known_gap_sqlite_vacuum_into(side_doors: Batch) -> None:
+    escaped(side_doors, "vacuum_into", "vacuumed.db")
+
+
+@pytest.mark.bypass(
+    "filesystem", "a child process that is not Python (sh -c)", verdict="residual", layer="none"
+)
+def test_known_gap_a_shell_child_writes(side_doors: Batch) -> None:
+    escaped(side_doors, "shell_child", "from_child.txt")
+
+
+@pytest.mark.bypass("filesystem", "ctypes calling libc creat()", verdict="residual", layer="none")
+def test_known_gap_libc_called_through_ctypes(side_doors: Batch) -> None:
+    escaped(side_doors, "libc_creat", "from_libc.txt")
+
+
+LIBC_CREAT = """
+import os
+def libc_creat():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.creat((OUTSIDE + "/from_libc.txt").encode(), 0o644)
+    assert fd >= 0, ctypes.get_errno()
+    os.close(fd)
+attempt("libc_creat", libc_creat)
+"""
+
+
+@pytest.mark.bypass(
+    "filesystem",
+    "ctypes calling libc creat() under block_native (the imports guard)",
+    verdict="blocked",
+    layer="audit",
+)
+def test_ctypes_is_refused_under_block_native(batch: Callable[..., Batch]) -> None:
+    require_options("block_native")
+    native = batch(
+        LIBC_CREAT,
+        {"block_native": {"fs_readonly": True, "block_native": True}},
+        tree=tree,
+        cwd="outside",
+    )
+    assert "from_libc.txt" in os.listdir(native.works_off("libc_creat").paths["outside"])
+    for outcome in native.blocked("imports", "libc_creat"):
+        assert "from_libc.txt" not in os.listdir(outcome.paths["outside"])
 
 
 WRITER = """
@@ -102,14 +161,20 @@ except Exception as exc:
 """
 
 
+@pytest.mark.bypass(
+    "filesystem",
+    "descriptors opened before the guard (inherited ones included)",
+    verdict="residual",
+    layer="none",
+)
 @pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
-def test_descriptors_opened_before_the_guard_still_write(
+def test_known_gap_descriptors_opened_before_the_guard_still_write(
     bare_python: str, tmp_path: Path, mode: str
 ) -> None:
     from hermetic.bootstrap import materialize
     from hermetic.policy import BlockConfig
 
-    _root, outside = tree(tmp_path)
+    outside = tree(tmp_path / "work")["outside"]
     target = outside / "log.txt"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     enter, python = "", bare_python

@@ -69,6 +69,12 @@ def head(paths: dict[str, Path]) -> str:
     return "".join(f"{k.upper()} = {str(v)!r}\n" for k, v in paths.items())
 
 
+@pytest.mark.bypass(
+    "filesystem",
+    "check-then-use race: a directory swapped for a symlink after the check (read)",
+    verdict="residual",
+    layer="none",
+)
 @pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
 def test_a_read_swapped_after_the_check_lands_outside(
     guarded: Callable[..., GuardedRun], tmp_path: Path, mode: str
@@ -83,6 +89,12 @@ def test_a_read_swapped_after_the_check_lands_outside(
     assert (paths["root"] / "sub").is_symlink()
 
 
+@pytest.mark.bypass(
+    "filesystem",
+    "check-then-use race: a directory swapped for a symlink after the check (write)",
+    verdict="residual",
+    layer="none",
+)
 @pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
 def test_a_write_swapped_after_the_check_lands_outside(
     guarded: Callable[..., GuardedRun], tmp_path: Path, mode: str
@@ -97,6 +109,12 @@ def test_a_write_swapped_after_the_check_lands_outside(
     assert not (paths["outside"] / "second.txt").exists()
 
 
+@pytest.mark.bypass(
+    "filesystem",
+    "a directory swapped for a symlink before the check (read and write)",
+    verdict="blocked",
+    layer="audit",
+)
 @pytest.mark.parametrize("mode", ["inprocess", "bootstrap"])
 def test_the_same_accesses_without_a_race_are_stopped(
     guarded: Callable[..., GuardedRun], tmp_path: Path, mode: str
@@ -109,9 +127,14 @@ def test_the_same_accesses_without_a_race_are_stopped(
     (paths["allowed"] / "out").symlink_to(paths["outside"])
     policy = {"fs_root": str(paths["root"]), "allow_write": [str(paths["allowed"])]}
     body = head(paths) + (
-        'attempt("read", lambda: open(ROOT + "/sub/data.txt").read())\n'
+        'attempt("read", lambda: print("got", open(ROOT + "/sub/data.txt").read()))\n'
         'attempt("write", lambda: open(ALLOWED + "/out/report.txt", "w").close())\n'
     )
     run = guarded(mode, policy, body, cwd=paths["root"])
     assert (run.status("read"), run.status("write")) == ("blocked", "blocked")
     assert sorted(os.listdir(paths["outside"])) == ["data.txt"]
+    # without the guard the same program reads and writes outside
+    plain = guarded(mode, {}, body, cwd=paths["root"])
+    assert (plain.status("read"), plain.status("write")) == ("ok", "ok"), plain.stderr
+    assert "got secret" in plain.stdout
+    assert sorted(os.listdir(paths["outside"])) == ["data.txt", "report.txt"]

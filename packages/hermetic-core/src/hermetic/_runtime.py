@@ -46,6 +46,8 @@ except Exception:  # hermetic is not importable here (a foreign interpreter)
 
 
 SELFTEST_EVENT = "hermetic.selftest"
+#: How a sealed hook learns of handlers subscribed after it was sealed.
+SUBSCRIBE_EVENT = "hermetic.subscribe"
 
 
 class _Patch:
@@ -96,14 +98,21 @@ def _copy_identity(wrapper: Any, wrapped: Any) -> None:
 class Runtime:
     """Process-wide enforcement state: audit dispatch, patches, trace and seal."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hardened: bool = False) -> None:
+        """``hardened``: sealing also seals the audit hook (see :meth:`seal`).
+
+        The process's own runtime, :data:`RUNTIME`, is hardened. Tests make private,
+        unhardened runtimes that they can seal and still clean up after.
+        """
         self.trace = False
         self._sealed = False
-        # event name -> handlers. Mutated in place only: the hook closes over this dict.
+        self._hardened = hardened
+        # event name -> handlers. Mutated in place only: until the hook is sealed, it
+        # closes over this very dict.
         self._handlers: dict[str, tuple[AuditHandler, ...]] = {}
         self._hook_live = False
+        self._seal_hook: Callable[[], None] | None = None
         self._patches: list[_Patch] = []
-        self._reentry = _thread._local()
         self._suspended = False
         self._observers: tuple[Callable[[PolicyViolation], object], ...] = ()
         self._kinds: dict[type[BaseException], type[PolicyViolation]] = {}
@@ -115,10 +124,20 @@ class Runtime:
         return self._sealed
 
     def seal(self) -> None:
-        """Freeze everything installed so far for the rest of the process."""
+        """Freeze everything installed so far for the rest of the process.
+
+        In a hardened runtime the audit hook is sealed as well: from now on it dispatches
+        from a table of its own, which only grows, and it ignores suspension. Clearing
+        this object's attributes (``_handlers``, ``_sealed``, ``_suspended``) then no
+        longer disables the audit layer; only introspection (``gc``, frames) reaches the
+        hook's own state.
+        """
         if self._suspended:
             self.resume()  # a sealed process enforces: nothing may stay asleep
         self._sealed = True
+        seal_hook, self._seal_hook = self._seal_hook, None
+        if seal_hook is not None:
+            seal_hook()
 
     # -- suspension ---------------------------------------------------------------------
     @property
@@ -226,17 +245,20 @@ class Runtime:
     def _ensure_hook(self) -> None:
         if self._hook_live:
             return
-        handlers = self._handlers
-        reentry = self._reentry
+        # The hook closes over its state instead of reading it from this object: once
+        # sealed, nothing reachable from here (or from the module) can switch it off.
+        table = self._handlers
+        reentry = _thread._local()
         runtime = self
+        sealed = False
 
         def _hermetic_audit_hook(event: str, args: tuple[Any, ...]) -> None:
             # The fast path is this one lookup: it runs for every audited event in the
             # process, forever, whether or not a policy is active.
-            found = handlers.get(event)
+            found = table.get(event)
             if found is None:
                 return
-            if runtime._suspended and event != SELFTEST_EVENT:
+            if not sealed and runtime._suspended and event != SELFTEST_EVENT:
                 return
             if getattr(reentry, "busy", False):
                 return  # an event raised by a handler's own work
@@ -247,14 +269,28 @@ class Runtime:
             finally:
                 reentry.busy = False
 
+        def seal_hook() -> None:
+            nonlocal table, sealed
+            private = dict(table)
+
+            def add(_event: str, args: tuple[Any, ...]) -> None:
+                if len(args) == 2 and isinstance(args[0], str) and callable(args[1]):
+                    private[args[0]] = (*private.get(args[0], ()), args[1])
+
+            # Later subscriptions (a stricter inner policy) reach the private table through
+            # an audit event: this object keeps no reference to it. The event only adds.
+            private[SUBSCRIBE_EVENT] = (add,)
+            table = private
+            sealed = True
+
         seen: list[Any] = []
         token = object()
-        handlers[SELFTEST_EVENT] = (lambda _event, args: seen.append(args[0]),)
+        table[SELFTEST_EVENT] = (lambda _event, args: seen.append(args[0]),)
         try:
             sys.addaudithook(_hermetic_audit_hook)
             sys.audit(SELFTEST_EVENT, token)
         finally:
-            del handlers[SELFTEST_EVENT]
+            del table[SELFTEST_EVENT]
         if token not in seen:
             # sys.addaudithook silently adds nothing when an existing hook objects.
             raise HermeticError(
@@ -262,11 +298,18 @@ class Runtime:
                 "refusing to run with guards that would be weaker than asked"
             )
         self._hook_live = True
+        if self._hardened:
+            if self._sealed:
+                seal_hook()  # sealed before any guard subscribed to an event
+            else:
+                self._seal_hook = seal_hook
 
     def subscribe(self, event: str, handler: AuditHandler) -> None:
         """Call ``handler(event, args)`` for every audit ``event`` from now on."""
         self._ensure_hook()
         self._handlers[event] = (*self._handlers.get(event, ()), handler)
+        if self._sealed and self._hardened:
+            sys.audit(SUBSCRIBE_EVENT, event, handler)
 
     def unsubscribe(self, event: str, handler: AuditHandler) -> None:
         """Stop dispatching ``event`` to ``handler`` (a no-op once sealed)."""
@@ -430,7 +473,7 @@ class GuardRuntime:
         self._subscriptions = []
 
 
-RUNTIME = Runtime()
+RUNTIME = Runtime(hardened=True)
 
 
 # -- bootstrap ----------------------------------------------------------------------------
