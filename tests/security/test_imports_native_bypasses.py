@@ -271,7 +271,9 @@ def test_the_loader_patch_undone_in_a_sealed_process(guarded: Guarded, tmp_path:
 
 
 @MODES
-@pytest.mark.bypass("imports", "a new thread", verdict="blocked", layer="patch")
+@pytest.mark.bypass(
+    "imports", "an extension loaded in a new thread", verdict="blocked", layer="patch"
+)
 def test_a_new_thread(guarded: Guarded, tmp_path: Path, mode: str) -> None:
     so = _copied_extension(tmp_path)
     body = EXTENSION_BODY.format(so=str(so)) + (

@@ -7,7 +7,12 @@ Each surface is run twice in a fresh interpreter: without the guard it imports t
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
+
+from hermetic import hermetic_blocker
+from hermetic.errors import PolicyViolation
 
 from .conftest import Run, Tree, statuses, value
 
@@ -250,3 +255,13 @@ def test_a_denied_c_extension(run: Run, tree: Tree, mode: str) -> None:
     guarded = run(mode, {"deny_imports": ["_csv"]}, body)
     assert statuses(guarded) == {"import": "blocked", "by hand": "blocked"}, guarded.stderr
     assert value(guarded, "mapped") is False
+
+
+def test_reference_held_before_the_guard() -> None:
+    """Not a bypass: a module object the program already holds is not an import."""
+    import _sitebuiltins
+
+    with hermetic_blocker(deny_imports=["_sitebuiltins"]):
+        assert _sitebuiltins.Quitter.__name__ == "Quitter"
+        with pytest.raises(PolicyViolation):
+            importlib.import_module("_sitebuiltins")

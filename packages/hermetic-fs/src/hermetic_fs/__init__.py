@@ -35,8 +35,7 @@ guard = define_guard(
             "allow_write",
             list,
             flags=["--allow-write"],
-            help="Keep writes allowed under PATH, e.g. a temporary or output "
-            "directory.",
+            help="Keep writes allowed under PATH, e.g. a temporary or output directory.",
             merge=merge_writable,
             metavar="PATH",
             normalize=normalize_writable,
