@@ -99,7 +99,7 @@ def test_every_surface_both_ways(env_run: EnvRun, mode: str) -> None:
     plain = env_run(mode, {}, BODY)
     failed = {k: plain.outcomes[k] for k in LABELS if plain.status(k) != "ok"}
     assert not failed, plain.stderr
-    for label, (_code, name, after) in WRITES.items():
+    for label, (_code, _name, after) in WRITES.items():
         if label == "posix.environ[]=":  # a plain dict without the guard: the C side stays
             assert value(plain, "dict " + label) == "new"
             continue

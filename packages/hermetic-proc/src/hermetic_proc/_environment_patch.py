@@ -35,7 +35,8 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator
+    from types import FrameType
     from typing import Any, Callable, NoReturn, Union
 
     Key = Union[str, bytes]
@@ -264,9 +265,9 @@ def install(options: dict[str, Any], runtime: Any) -> None:
     machinery = _MACHINERY
     everything = allowed.everything
     deny: Callable[..., NoReturn] = runtime.deny
-    environ_type = type(os.environ)
+    environ_type: Any = type(os.environ)
     raw: dict[bytes, bytes] = os.environ._data  # type: ignore[attr-defined]
-    raw_module = sys.modules.get(os.name)
+    raw_module: Any = sys.modules.get(os.name)
     getframe = sys._getframe
     own = globals()
     runtime_globals = _globals_of(runtime)
@@ -306,7 +307,7 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         ``os`` functions that only pass a request on; the first other frame decides.
         ``f_code`` is read (an audited attribute) only for frames of ``os``.
         """
-        frame = getframe(1)
+        frame: FrameType | None = getframe(1)
         while frame is not None:
             g = frame.f_globals
             if g is own or g is runtime_globals or g is abc_globals:
@@ -466,7 +467,9 @@ def install(options: dict[str, Any], runtime: Any) -> None:
             return original(path, argv)
         return os.execve(path, argv, dict(kept))
 
-    def posix_spawn(original: Callable[..., Any], path: Any, argv: Any, *rest: Any, **kw: Any) -> Any:
+    def posix_spawn(
+        original: Callable[..., Any], path: Any, argv: Any, *rest: Any, **kw: Any
+    ) -> Any:
         if rest and rest[0] is None:
             kept = child_items()
             if kept is not None:
@@ -535,7 +538,10 @@ def install(options: dict[str, Any], runtime: Any) -> None:
 
     def on_code_exec(_event: str, args: tuple[Any, ...]) -> None:
         code = args[0] if args else None
-        if getattr(code, "co_filename", None) in os_files and code.co_name == "<module>":
+        if (
+            getattr(code, "co_filename", None) in os_files
+            and getattr(code, "co_name", None) == "<module>"
+        ):
             deny(
                 "run the os module's code again (importlib.reload(os), or a fresh import "
                 "of os after removing it from sys.modules)",
@@ -559,13 +565,14 @@ def install(options: dict[str, Any], runtime: Any) -> None:
 
 def uninstall(runtime: Any) -> None:
     """Put ``posix.environ`` back when the last layer goes (the runtime undoes the rest)."""
-    view = _SHARED["view"]
+    view: Any = _SHARED["view"]
     if view is None:
         return
     _SHARED["layers"] -= 1
     if _SHARED["layers"] > 0:
         return
     _SHARED["view"] = None
-    raw_module = sys.modules.get(os.name)
+    raw = view._data
+    raw_module: Any = sys.modules.get(os.name)
     if raw_module is not None and getattr(raw_module, "environ", None) is view:
-        raw_module.environ = view._data
+        raw_module.environ = raw
