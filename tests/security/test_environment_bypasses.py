@@ -17,8 +17,10 @@ import gc
 import os
 import posix
 import subprocess
+import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -254,7 +256,7 @@ def test_known_gap_a_child_started_from_c(guarded: Guarded, mode: str) -> None:
 @MODES
 def test_c_level_children_that_would_inherit(guarded: Guarded, mode: str, tmp_path: Any) -> None:
     body = """
-    import os, posix
+    import os, posix, sys
     attempt("x", lambda: posix.system(b'echo "[$HT_SECRET]" > system.out'))
     def execv_in_a_child():
         pid = os.fork()
@@ -266,10 +268,15 @@ def test_c_level_children_that_would_inherit(guarded: Guarded, mode: str, tmp_pa
         code = os.waitpid(pid, 0)[1] >> 8
         print("@code", code, os.path.exists("execv.out"))
     attempt("execv", execv_in_a_child)
+    if hasattr(posix, "posix_spawn") and sys.version_info >= (3, 13):  # None: inherit
+        attempt("spawn", lambda: posix.posix_spawn(
+            "/bin/sh", ["sh", "-c", 'echo "[$HT_SECRET]" > spawn.out'], None))
     """
     plain = guarded(mode, {}, C_GETENV + textwrap.dedent(body), env=ENV)
     assert plain.status("x") == "ok" and reported(plain, "code") == "0 True"
-    for name in ("system.out", "execv.out"):
+    outputs = ["system.out", "execv.out"] + (["spawn.out"] if sys.version_info >= (3, 13) else [])
+    time.sleep(0.2)  # the spawned shell is not waited for
+    for name in outputs:
         assert (tmp_path / name).read_text().strip() == f"[{SECRET}]"
         (tmp_path / name).unlink()
     run = guarded(mode, BLOCK, C_GETENV + textwrap.dedent(body), env=ENV)
@@ -277,7 +284,10 @@ def test_c_level_children_that_would_inherit(guarded: Guarded, mode: str, tmp_pa
     # refused in a forked child, the exec ends the child (126) instead of raising
     assert reported(run, "code") == "126 False"
     assert "would pass on the whole environment" in run.stderr
-    assert not (tmp_path / "system.out").exists() and not (tmp_path / "execv.out").exists()
+    if sys.version_info >= (3, 13):
+        assert is_refused(run, "spawn")
+    time.sleep(0.2)
+    assert not any((tmp_path / name).exists() for name in outputs)
 
 
 # -- a fresh os module -----------------------------------------------------------------
@@ -323,6 +333,26 @@ def test_a_fresh_os_module(guarded: Guarded, mode: str) -> None:
     """
     run = run_both(guarded, mode, BLOCK, body)
     assert is_refused(run) and is_refused(run, "reimport")
+    assert SECRET not in run.stdout
+
+
+@pytest.mark.bypass(
+    "environment", "os.py run again under another name", verdict="blocked", layer="patch"
+)
+@MODES
+def test_the_os_source_run_again_under_another_name(guarded: Guarded, mode: str) -> None:
+    body = """
+    import os
+    def rerun():
+        with open(os.__file__) as f:
+            namespace = {"__name__": "os_again"}
+            exec(compile(f.read(), "not_os.py", "exec"), namespace)
+        print("@v", namespace["environ"]["HT_SECRET"])
+    attempt("x", rerun)
+    """
+    run = run_both(guarded, mode, BLOCK, body)
+    # a new os._Environ class, but over posix.environ, which is itself guarded
+    assert is_refused(run) and run.outcomes["x"][3] == "HT_SECRET"
     assert SECRET not in run.stdout
 
 

@@ -9,6 +9,7 @@ proxy variables).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,3 +196,38 @@ def test_the_standard_library_never_sees_a_hidden_variable(env_run: EnvRun, mode
     assert value(run, "patched") == "patched"
     assert value(run, "restored") == "allowed-value"
     assert value(run, "secret kept") is True
+
+
+#: What the two clients read on a request when ``trust_env`` is on (docs/guards/environment.md).
+REQUESTS_READS = ("NETRC", "no_proxy", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+HTTPX_READS = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def test_third_party_libraries_are_the_program() -> None:
+    """requests and httpx read proxy and CA variables unless told not to (trust_env)."""
+    import importlib
+
+    import requests
+
+    # Untyped on purpose: mypy (python_version 3.9) cannot parse the anyio httpx installs.
+    httpx: Any = importlib.import_module("httpx")
+
+    from hermetic import hermetic_blocker
+    from hermetic.errors import PolicyViolation
+    from hermetic_testsupport.servers import http_counter
+
+    with http_counter() as server:
+        url = str(server.url) + "/x"
+        with hermetic_blocker(**BLOCK):
+            with pytest.raises(PolicyViolation) as info:
+                requests.get(url, timeout=10)
+            assert info.value.target in REQUESTS_READS
+            with pytest.raises(PolicyViolation) as info:
+                httpx.get(url, timeout=10)
+            assert info.value.target in HTTPX_READS
+            session = requests.Session()
+            session.trust_env = False
+            assert session.get(url, timeout=10).status_code == 200
+            with httpx.Client(trust_env=False) as client:
+                assert client.get(url, timeout=10).status_code == 200
+        assert server.hits == ["/x", "/x"]

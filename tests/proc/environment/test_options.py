@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,30 @@ def test_the_machinery_list_holds_no_obvious_secret() -> None:
     for entry in patch.MACHINERY_VISIBLE:
         assert not any(word in entry for word in ("KEY", "TOKEN", "SECRET", "PASS", "PROXY"))
     assert "PYTHON*" in patch.MACHINERY_VISIBLE  # child Pythons keep hermetic's bootstrap
+
+
+def test_nothing_is_left_behind() -> None:
+    import _posixsubprocess
+    import posix
+    import subprocess
+
+    from hermetic._runtime import RUNTIME
+
+    environ_type: Any = type(os.environ)
+    names = ("__getitem__", "__setitem__", "__delitem__", "__iter__", "__len__", "__repr__")
+    before = {n: vars(environ_type)[n] for n in names}
+    functions = (os.execv, _posixsubprocess.fork_exec, getattr(subprocess, "_fork_exec", None))
+    module: Any = posix  # its environ changes type while the guard is on
+    raw = module.environ
+    with hermetic_blocker(block_environment=True):
+        assert type(module.environ) is environ_type and module.environ._data is raw
+        assert vars(environ_type)["__getitem__"] is not before["__getitem__"]
+        assert {"os.putenv", "os.unsetenv", "os.system", "exec"} <= set(RUNTIME.subscribed_events())
+        with hermetic_blocker(block_environment=True, allow_env=["X"]):  # a second layer
+            assert type(module.environ) is environ_type
+        assert type(module.environ) is environ_type  # still the first layer's
+    assert {n: vars(environ_type)[n] for n in names} == before
+    after = (os.execv, _posixsubprocess.fork_exec, getattr(subprocess, "_fork_exec", None))
+    assert after == functions
+    assert module.environ is raw
+    assert not {"os.putenv", "os.unsetenv", "os.system"} & set(RUNTIME.subscribed_events())
