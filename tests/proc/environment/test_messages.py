@@ -71,8 +71,9 @@ MESSAGES = {
     "importlib.reload(os)": (
         "os",
         "environment disabled: run the os module's code again (importlib.reload(os), or a "
-        "fresh import of os after removing it from sys.modules) (it would make a new, "
-        "unguarded os.environ; use the os module as it is)",
+        "fresh import of os after removing it from sys.modules) (it would replace os.environ, "
+        "os.getenv and the rest of os with copies the guard has not patched; use the os module "
+        "as it is)",
     ),
 }
 

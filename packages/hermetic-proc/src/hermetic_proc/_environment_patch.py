@@ -14,8 +14,8 @@ foreign interpreter. ``install(options, runtime)`` builds two layers:
 * audit handlers on what CPython reports in C: ``os.putenv``/``os.unsetenv`` (every write,
   whatever reference made it), ``os.exec``/``os.posix_spawn`` without an environment and
   ``os.system`` (a child that would inherit variables the program may not see), and ``exec``
-  of the ``os`` module's code (``importlib.reload(os)`` would build a fresh, unguarded
-  ``os.environ``). They keep enforcing in a sealed process when the patches are undone.
+  of the ``os`` module's code (``importlib.reload(os)`` would replace ``os.environ`` and
+  ``os.getenv`` with copies the patches never saw). They keep enforcing in a sealed process when the patches are undone.
 
 Who is asking decides the answer. Code of the program (everything that is not the
 standard library, pytest's runner or hermetic itself) gets a ``PolicyViolation`` for any
@@ -253,7 +253,7 @@ def classify(file: Any, name: Any, stdlib: tuple[str, ...]) -> bool:
 
 _MACHINERY = Matcher(MACHINERY_VISIBLE)
 _STDLIB = _stdlib_prefixes()
-#: Module (``__file__``, else ``__name__``) -> machinery or not; the same for every policy.
+#: (``__file__``, ``__name__``) of a module -> machinery or not; the same for every policy.
 _TRUSTED: dict[Any, bool] = {}
 # Layers share the one posix.environ replacement: the first installs it, the last removes it.
 _SHARED: dict[str, Any] = {"view": None, "layers": 0}
@@ -319,10 +319,12 @@ def install(options: dict[str, Any], runtime: Any) -> None:
             # dict.get: a namespace of the program's may be a dict subclass with its own get
             file = dict.get(g, "__file__")
             name = dict.get(g, "__name__")
-            cache_key = file if isinstance(file, str) else name
+            # Both are the key: the verdict depends on both, so no namespace can make the
+            # cache answer for another.
+            cache_key = (file, name)
             try:
                 verdict = trusted.get(cache_key)
-            except TypeError:  # an unhashable __name__: not a module anyone imports
+            except TypeError:  # an unhashable __file__ or __name__: no module anyone imports
                 return False
             if verdict is None:
                 verdict = classify(file, name, stdlib)
@@ -547,7 +549,8 @@ def install(options: dict[str, Any], runtime: Any) -> None:
                 "of os after removing it from sys.modules)",
                 "os",
                 reason=REASON,
-                hint="it would make a new, unguarded os.environ; use the os module as it is",
+                hint="it would replace os.environ, os.getenv and the rest of os with copies "
+                "the guard has not patched; use the os module as it is",
             )
 
     runtime.on_audit("exec", on_code_exec)
