@@ -216,7 +216,8 @@ def test_third_party_libraries_are_the_program() -> None:
     from hermetic.errors import PolicyViolation
     from hermetic_testsupport.servers import http_counter
 
-    with http_counter() as server:
+    with http_counter() as served:
+        server: Any = served
         url = str(server.url) + "/x"
         with hermetic_blocker(**BLOCK):
             with pytest.raises(PolicyViolation) as info:

@@ -15,7 +15,8 @@ foreign interpreter. ``install(options, runtime)`` builds two layers:
   whatever reference made it), ``os.exec``/``os.posix_spawn`` without an environment and
   ``os.system`` (a child that would inherit variables the program may not see), and ``exec``
   of the ``os`` module's code (``importlib.reload(os)`` would replace ``os.environ`` and
-  ``os.getenv`` with copies the patches never saw). They keep enforcing in a sealed process when the patches are undone.
+  ``os.getenv`` with copies the patches never saw). They keep enforcing in a sealed process
+  when the patches are undone.
 
 Who is asking decides the answer. Code of the program (everything that is not the
 standard library, pytest's runner or hermetic itself) gets a ``PolicyViolation`` for any
