@@ -75,8 +75,12 @@ MACHINERY_VISIBLE = (
     "USER",
     "LNAME",
     "USERNAME",
-    # the interpreter's own settings (PYTHONPATH, PYTHONASYNCIODEBUG, PYTHON_COLORS...)
+    # the interpreter's own settings (PYTHONPATH, PYTHONASYNCIODEBUG, PYTHON_COLORS...), the
+    # libraries it needs to start, and where the ssl module looks for CA certificates
     "PYTHON*",
+    "LD_LIBRARY_PATH",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
     # pytest's bookkeeping and output settings
     "PYTEST_CURRENT_TEST",
     "PYTEST_VERSION",
