@@ -233,7 +233,11 @@ def _globals_of(runtime: Any) -> dict[str, Any] | None:
 
 
 def _stdlib_prefixes() -> tuple[str, ...]:
-    here = os.path.dirname(os.__file__)
+    """Where the standard library lives: the directory of ``os.py`` (none known: nothing)."""
+    file = getattr(os, "__file__", None)
+    if not isinstance(file, str):
+        return ()  # fail closed: the standard library's reads are then the program's
+    here = os.path.dirname(file)
     return tuple(dict.fromkeys(d.rstrip(os.sep) + os.sep for d in (here, os.path.realpath(here))))
 
 
@@ -431,17 +435,17 @@ def install(options: dict[str, Any], runtime: Any) -> None:
     ):
         runtime.wrap(environ_type, attr, around)
 
+    def check_write(verb: str, function: str, key: Any) -> None:
+        exact = _exact(key)  # bytes on POSIX; anything else is refused (fail closed)
+        if exact is None or not may_write(exact):
+            name = repr(key) if exact is None else _name(exact)
+            deny(f"{verb} {name} through {function}", name, reason=REASON, hint=allow_hint(name))
+
     def on_putenv(_event: str, args: tuple[Any, ...]) -> None:
-        key = args[0]
-        if type(key) is bytes and not may_write(key):
-            name = _name(key)
-            deny(f"set {name} through os.putenv", name, reason=REASON, hint=allow_hint(name))
+        check_write("set", "os.putenv", args[0] if args else None)
 
     def on_unsetenv(_event: str, args: tuple[Any, ...]) -> None:
-        key = args[0]
-        if type(key) is bytes and not may_write(key):
-            name = _name(key)
-            deny(f"unset {name} through os.unsetenv", name, reason=REASON, hint=allow_hint(name))
+        check_write("unset", "os.unsetenv", args[0] if args else None)
 
     runtime.on_audit("os.putenv", on_putenv)
     runtime.on_audit("os.unsetenv", on_unsetenv)
