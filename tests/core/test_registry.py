@@ -173,6 +173,13 @@ def test_first_party_table_matches_installed_guards() -> None:
         assert {f for o in guard.options for f in o.flags} == set(flags), guard_name
 
 
+def test_installed_guards_leave_repeatability_to_the_tools() -> None:
+    """The CLI and the pytest plugin say that a list option repeats; help texts must not."""
+    for guard in reg_module.registry().guards.values():
+        for option in guard.options:
+            assert "repeatable" not in option.help.lower(), (guard.name, option.name)
+
+
 def test_registry_is_cached_and_refreshable() -> None:
     first = reg_module.registry()
     assert reg_module.registry() is first

@@ -76,7 +76,7 @@ imports_guard = define_guard(
             list,
             flags=["--deny-import"],
             metavar="MODULE",
-            help="Refuse importing MODULE and its submodules, by any route (repeatable).",
+            help="Refuse importing MODULE and its submodules, by any route.",
             enables=True,
             normalize=normalize_modules,
         ),

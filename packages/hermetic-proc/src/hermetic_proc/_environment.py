@@ -87,7 +87,7 @@ environment_guard = define_guard(
             list,
             flags=["--allow-env"],
             metavar="NAME",
-            help="Let the program read and set this variable (repeatable; glob patterns "
+            help="Let the program read and set this variable (glob patterns "
             "such as 'LC_*' allowed; '*' allows everything).",
             merge=merge_allow_env,
             normalize=normalize_allow_env,

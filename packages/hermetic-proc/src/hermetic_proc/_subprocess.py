@@ -104,7 +104,7 @@ subprocess_guard = define_guard(
             list,
             flags=["--allow-command"],
             metavar="CMD",
-            help="Still allow running this executable (repeatable): a name looked up on PATH "
+            help="Still allow running this executable: a name looked up on PATH "
             "when the guard starts, or a path; matched on the real path of the program that "
             "would run. Allowing a shell allows every command.",
             merge=INTERSECTION,
