@@ -235,6 +235,17 @@ def inject_module():
     import probe_mod
 case("sys_modules_entry", inject_module,
      lambda: {"imported": sys.modules.pop("probe_mod", None) is not None})
+def as_a_child(path):
+    import multiprocessing.process, multiprocessing.spawn
+    me = multiprocessing.process.current_process()
+    me._inheriting = True  # what a child inheriting its process object looks like
+    try:
+        multiprocessing.spawn.prepare({"sys_path": path, "dir": HERE})
+    finally:
+        del me._inheriting
+case("multiprocessing_prepare_called",
+     lambda: (as_a_child([PROBE] + list(sys.path)), import_probe()), imported,
+     lambda: as_a_child(list(PATH_CONTENTS)))
 import inspect, pkgutil, zipimport
 def read_before_next_import():
     list.append(sys.path, PROBE)
@@ -538,6 +549,17 @@ def test_builtins_import_replaced(catalogue: Catalogue, mode: str) -> None:
 @pytest.mark.bypass(GUARD, "a module put into sys.modules", verdict="residual", layer="none")
 def test_sys_modules_entry(catalogue: Catalogue, mode: str) -> None:
     still_escapes(catalogue, mode, "sys_modules_entry", {"imported": True})
+
+
+@BOTH
+@pytest.mark.bypass(
+    GUARD,
+    "multiprocessing.spawn.prepare() called by the program as if it were a child",
+    verdict="residual",
+    layer="none",
+)
+def test_multiprocessing_prepare_called(catalogue: Catalogue, mode: str) -> None:
+    still_escapes(catalogue, mode, "multiprocessing_prepare_called", IMPORTED)
 
 
 @BOTH

@@ -204,3 +204,31 @@ def test_chdir_back_to_where_one_is_passes(tmp_path: Path) -> None:
     assert refused.value.target == os.path.realpath(tmp_path) or refused.value.target == str(
         tmp_path
     )
+
+
+def test_tracing_set_up_before_the_guard_follows_new_threads() -> None:
+    """What coverage.py does: a threading hook that installs the real tracer in each thread."""
+    seen: list[str] = []
+
+    def real_tracer(frame: object, event: str, arg: object) -> None:
+        seen.append(getattr(getattr(frame, "f_code", None), "co_name", "?"))
+
+    def installer(frame: object, event: str, arg: object) -> None:
+        sys.settrace(None)
+        sys.settrace(real_tracer)
+        real_tracer(frame, event, arg)
+
+    def work() -> int:
+        return 1
+
+    threading.settrace(installer)
+    try:
+        with hermetic_blocker(**POLICY):
+            thread = threading.Thread(target=work)
+            thread.start()
+            thread.join()
+            with pytest.raises(PolicyViolation):
+                threading.settrace(real_tracer)  # a new hook is still refused
+    finally:
+        threading.settrace(None)  # type: ignore[arg-type,unused-ignore]
+    assert "work" in seen

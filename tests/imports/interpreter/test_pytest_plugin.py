@@ -63,3 +63,42 @@ def test_without_the_option_nothing_is_refused(pytester: pytest.Pytester) -> Non
     pytester.makepyfile(test_project=TESTS)
     result = pytester.runpytest("-p", "no:socket", "-p", "no:asyncio")
     result.assert_outcomes(passed=5)
+
+
+FIXTURES = """
+import os, sys
+import pytest
+
+@pytest.fixture
+def moved(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+
+def test_uses_a_fixture_that_changes_directory(moved):
+    pass
+"""
+
+
+def test_scope_test_guards_fixtures_too(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_fixtures=FIXTURES)
+    args = ("-p", "no:socket", "-p", "no:asyncio", "--hermetic-no-interpreter-mutation")
+    pytester.runpytest(*args).assert_outcomes(passed=1)
+    result = pytester.runpytest(*args, "--hermetic-scope=test")
+    result.assert_outcomes(errors=1)
+    assert "interpreter state is frozen: os.chdir(" in result.stdout.str()
+
+
+def test_a_sealed_suite_cannot_collect_with_the_guard(pytester: pytest.Pytester) -> None:
+    """Documented: pytest puts test directories on sys.path while it collects."""
+    pytester.makepyfile(helper="VALUE = 5\n")
+    # a test directory that is no package: pytest puts it on sys.path to import its tests
+    pytester.mkdir("sub").joinpath("test_sub.py").write_text("def test_sub():\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:socket",
+        "-p",
+        "no:asyncio",
+        "--hermetic-seal",
+        "--hermetic-no-interpreter-mutation",
+    )
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*interpreter state is frozen: sys.path.insert(0, *"])

@@ -117,6 +117,11 @@ MUTATORS = (
 
 _CodeType = type(compile("", "", "exec"))
 
+#: Where the code of ``site``'s functions says it comes from ("<frozen site>" on 3.11+), and
+#: the file a fresh copy would be compiled from.
+SITE_CODE = site.makepath.__code__.co_filename
+SITE_FILES = frozenset(f for f in (SITE_CODE, getattr(site, "__file__", None)) if f)
+
 
 def _show(value: Any, limit: int = 80) -> str:
     """A value as it appears in a message: its repr, cut to ``limit`` characters."""
@@ -265,11 +270,6 @@ class Layer:
         own = globals()
         runtime_globals = getattr(getattr(type(runtime), "deny", None), "__globals__", None)
         self.skip = tuple(g for g in (own, runtime_globals) if g is not None)
-        self.site_files = {site.makepath.__code__.co_filename}
-        site_file = getattr(site, "__file__", None)
-        if isinstance(site_file, str):
-            self.site_files.update((site_file, os.path.realpath(site_file)))
-        self.site_code = site.makepath.__code__.co_filename
         self.starting = self.site_starting()
         self.threading: Any = None
         self.pending = set(LATER)
@@ -299,7 +299,7 @@ class Layer:
         frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             code = frame.f_code
-            if code.co_name == "main" and code.co_filename == self.site_code:
+            if code.co_name == "main" and code.co_filename == SITE_CODE:
                 return True
             frame = frame.f_back
         return False
@@ -435,14 +435,21 @@ class Layer:
         self.runtime.deny(what, name, reason=REASON, hint=hint(name, undone=True))
 
     def multiprocessing_prepares(self) -> bool:
-        """Whether ``multiprocessing.spawn.prepare`` runs in this thread.
+        """Whether a new multiprocessing child is being prepared in this thread.
 
-        It makes a child started by the *spawn* or *forkserver* method take its parent's
-        ``sys.path`` and working directory, before the child runs anything of the program.
+        ``multiprocessing.spawn.prepare`` makes a child started by the *spawn* or
+        *forkserver* method take its parent's ``sys.path`` (and working directory) while the
+        child inherits its process object, before it runs anything of the program.
         """
         spawn = sys.modules.get("multiprocessing.spawn")
+        process = sys.modules.get("multiprocessing.process")
         namespace = getattr(spawn, "__dict__", None)
-        if namespace is None:
+        if namespace is None or process is None:
+            return False
+        try:
+            if not getattr(process.current_process(), "_inheriting", False):
+                return False
+        except Exception:
             return False
         frame: FrameType | None = sys._getframe(1)
         while frame is not None:
@@ -650,7 +657,7 @@ class Layer:
             if function == "addsitedir" and args:
                 target = _path_text(args[0])
             elif function == "addpackage" and len(args) >= 2:
-                target = os.path.join(_path_text(args[0]), os.fsdecode(args[1]))
+                target = _path_text(args[0], args[1])
             self.runtime.deny(
                 f"site.{function}({', '.join(_show(a) for a in args)})",
                 target,
@@ -668,7 +675,7 @@ class Layer:
         if frame is None:
             return
         code = frame.f_code
-        if code.co_name != "addpackage" or code.co_filename not in self.site_files:
+        if code.co_name != "addpackage" or code.co_filename not in SITE_FILES:
             return
         if self.in_startup():
             return
@@ -741,11 +748,12 @@ def _change(before: Any, after: Any) -> str:
     return " and ".join(parts) or "reorders it"
 
 
-def _path_text(value: Any) -> str:
+def _path_text(*parts: Any) -> str:
+    """A path given as ``str``, ``bytes`` or ``PathLike`` (joined, made absolute), as text."""
     try:
-        return os.path.abspath(os.fsdecode(value))
+        return os.path.abspath(os.path.join(*(os.fsdecode(p) for p in parts)))
     except Exception:
-        return _show(value)
+        return _show(parts[-1])
 
 
 def _same_directory(target: Any) -> bool:
