@@ -232,3 +232,19 @@ def test_tracing_set_up_before_the_guard_follows_new_threads() -> None:
     finally:
         threading.settrace(None)  # type: ignore[arg-type,unused-ignore]
     assert "work" in seen
+
+
+def test_a_profiler_started_before_the_guard_can_be_stopped_under_it() -> None:
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        with hermetic_blocker(**POLICY):
+            sum(range(3))
+            profiler.disable()  # switching off: refused by nothing
+            with pytest.raises(PolicyViolation):
+                cProfile.Profile().enable()
+    finally:
+        profiler.disable()
+    assert profiler.getstats()

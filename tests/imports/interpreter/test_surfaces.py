@@ -98,6 +98,27 @@ def profiler():
     import pstats, io
     calls.extend(pstats.Stats(p, stream=io.StringIO()).stats)
 trace_case("cProfile", profiler, lambda: None)
+def pure_profiler():
+    import profile
+    p = profile.Profile()
+    p.runcall(traced)
+    p.create_stats()
+    calls.extend(p.stats)
+trace_case("profile", pure_profiler, lambda: sys.setprofile(None))
+def line_tracer():
+    import trace
+    t = trace.Trace(count=0, trace=0, countfuncs=1)
+    t.runfunc(traced)
+    calls.extend(t.results().calledfuncs)
+trace_case("trace", line_tracer, lambda: sys.settrace(None))
+def debugger():
+    import io, pdb
+    out = io.StringIO()
+    pdb.Pdb(stdin=io.StringIO("continue\\n"), stdout=out, nosigint=True).set_trace()
+    traced()
+    if "(Pdb)" in out.getvalue():
+        calls.append("stopped")
+trace_case("pdb", debugger, lambda: sys.settrace(None))
 if hasattr(sys, "monitoring"):
     M = sys.monitoring
     M.use_tool_id(3, "probe")
@@ -147,6 +168,7 @@ TRACING = ["sys.settrace", "sys.setprofile", "threading.settrace", "threading.se
     if sys.version_info >= (3, 12)
     else []
 )
+PROFILERS = ["cProfile", "profile", "trace", "pdb"]
 SITE = ["site.addsitedir", "site.addpackage"]
 
 
@@ -155,7 +177,7 @@ def test_chdir_tracing_and_pth_files_are_refused(
 ) -> None:
     runs = both(mode, sitedir + BODY)
     free, guarded = runs.free, runs.guarded
-    for label in [*CWD, *TRACING, "cProfile", *SITE]:
+    for label in [*CWD, *TRACING, *PROFILERS, *SITE]:
         assert free.status(label) == "ok", (label, dump(free))
         record = outcome(guarded, label)
         assert record[1:3] == ["blocked", "interpreter"], (label, dump(guarded))
@@ -164,7 +186,7 @@ def test_chdir_tracing_and_pth_files_are_refused(
         assert value(free, label + ":effect") is True, label
         assert value(guarded, label + ":effect") is False, label
         assert outcome(guarded, label)[3] == str(probe), label
-    for label in [*TRACING, "cProfile"]:
+    for label in [*TRACING, *PROFILERS]:
         assert value(free, label + ":effect") is True, label
         assert value(guarded, label + ":effect") is False, label
     for label in SITE:

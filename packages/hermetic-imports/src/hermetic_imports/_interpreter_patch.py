@@ -14,9 +14,10 @@ Two layers, fed by one :class:`Layer` per install:
   reports it. The import system only reads them, so imports, ``pkgutil``,
   ``importlib.resources`` and ``importlib.metadata`` are unaffected; its caches
   (``sys.path_importer_cache``, a package's ``__path__``) are not touched. ``sys.settrace``,
-  ``sys.setprofile``, their ``threading`` and all-threads forms, ``sys.monitoring``'s
-  ``register_callback`` and the ``site`` functions that process ``.pth`` files are
-  checked before they run.
+  ``sys.setprofile``, their all-threads forms, ``sys.monitoring``'s ``register_callback``
+  and the ``site`` functions that process ``.pth`` files are checked before they run, and so
+  are ``threading``'s tracing functions and ``cProfile.Profile.enable`` once the program
+  imports those modules (the guard does not import them: the bootstrap stays cheap).
 * audit handlers, which see what the patches cannot: ``os.chdir`` (raised for ``chdir`` and
   ``fchdir`` however they are reached), ``sys.settrace`` / ``sys.setprofile`` (also raised
   by C code such as a profiler, and by references captured before the guard),
@@ -523,6 +524,17 @@ class Layer:
                 )
 
         self.runtime.check_before(profile, "enable", check)
+        # Stopping a profiler switches tracing off: the C code's audit event cannot say so.
+        self.runtime.wrap(profile, "disable", self.vouched)
+
+    def vouched(self, original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``original``; the tracing audit events it raises were checked here."""
+        depth = getattr(self.vouch, "depth", 0)
+        self.vouch.depth = depth + 1
+        try:
+            return original(*args, **kwargs)
+        finally:
+            self.vouch.depth = depth
 
     def caller(self) -> FrameType | None:
         """The first frame that is neither this module's nor the runtime's."""
@@ -570,7 +582,6 @@ class Layer:
 
     def tracer_patch(self, owner: str, function: str, kind: str) -> Callable[..., Any]:
         """The wrapper of one entry of :data:`TRACERS`."""
-        vouch = self.vouch
 
         def around(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             func = args[0] if args else kwargs.get("function", kwargs.get("func"))
@@ -581,12 +592,7 @@ class Layer:
                     reason=REASON,
                     hint=hint("trace"),
                 )
-            depth = getattr(vouch, "depth", 0)
-            vouch.depth = depth + 1  # the audit event this call raises was checked here
-            try:
-                return original(*args, **kwargs)
-            finally:
-                vouch.depth = depth
+            return self.vouched(original, *args, **kwargs)
 
         return around
 
@@ -602,12 +608,7 @@ class Layer:
                 reason=REASON,
                 hint=hint("trace"),
             )
-        depth = getattr(self.vouch, "depth", 0)
-        self.vouch.depth = depth + 1
-        try:
-            return original(*args, **kwargs)
-        finally:
-            self.vouch.depth = depth
+        return self.vouched(original, *args, **kwargs)
 
     def refused_profiler(self, callback: Any) -> None:
         """Remember to free the ``sys.monitoring`` tool of a C profiler being refused.
