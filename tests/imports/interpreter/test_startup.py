@@ -144,3 +144,36 @@ def test_cli_modes_put_the_script_directory_first(bare_python: str, tmp_path: Pa
         )
         assert proc.returncode == 97, proc.stderr
         assert "hermetic: blocked interpreter: sys.path.insert(0, '/plugins')" in proc.stderr
+
+
+FINALIZER = """
+import os
+class Late:
+    def __del__(self):
+        try:
+            import colorsys
+            outcome = "imported"
+        except BaseException as e:
+            outcome = type(e).__name__
+        fd = os.open(OUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.write(fd, (outcome + "\\n").encode())
+        os.close(fd)
+keep = Late()  # finalized while the interpreter shuts down, after it set sys.path to None
+"""
+
+
+def test_shutting_down_is_not_a_replacement(bare_python: str, tmp_path: Path) -> None:
+    bootstrap = materialize(BlockConfig(**POLICY), root=str(tmp_path / "cache"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    out = tmp_path / "finalizer.txt"
+    code = f"OUT = {str(out)!r}\n" + FINALIZER
+    for pythonpath in ("", bootstrap):
+        proc = subprocess.run(
+            [bare_python, "-c", code],
+            env={**env, "PYTHONPATH": pythonpath},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert out.read_text().split() == ["ImportError", "ImportError"]

@@ -409,6 +409,8 @@ class Layer:
 
     def repair(self, attr: str, guarded: GuardedList, content: Any, current: Any) -> None:
         """Put the guarded list back as it must be; refuse unless imports are unaffected."""
+        if sys.is_finalizing():
+            return  # the interpreter sets the lists to None as it shuts down: leave them be
         name = "sys." + attr
         if current is not guarded:
             setattr(sys, attr, guarded)
