@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,19 @@ def outcome(run: GuardedRun, label: str) -> list[Any]:
     """The ``attempt`` record of ``label``, failing with the run's output if it is missing."""
     run.status(label)
     return run.outcomes[label]
+
+
+@pytest.fixture(autouse=True)
+def _same_colorsys_afterwards() -> Iterator[None]:
+    """Tests here import ``colorsys`` afresh to cause an import: put the original back.
+
+    Other tests (the pytest plugin's) patch the module object they imported at collection;
+    a fresh copy left in ``sys.modules`` would be patched in its place.
+    """
+    original = sys.modules.get("colorsys")
+    yield
+    if original is not None:
+        sys.modules["colorsys"] = original
 
 
 @pytest.fixture
