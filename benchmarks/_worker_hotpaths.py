@@ -8,9 +8,14 @@ In this one process, in this order (the audit hook, once added, stays for good):
 3. rounds of ``guarded`` (inside the operation's blocker) and ``after`` (no blocker active,
    the audit hook live) batches, alternating which comes first.
 
+With ``"control": true`` nothing of hermetic is installed, ever: the "after" batches are
+then plain batches taken in the same order, and their ratio to the first ones is what the
+order of measurement alone does (the control for the "after" figure). Finally a counting
+audit hook tells how many audited events each operation fires.
+
 argv[1] is a JSON object ``{"variants": {op: {variant: policy}}, "batches": int,
-"batch_seconds": float}``. Prints, per operation, the batch size and the [cpu s, wall s] of
-each batch per state as JSON.
+"batch_seconds": float, "control": bool}``. Prints, per operation, the batch size, the
+[cpu s, wall s] of each batch per state and the events per call as JSON.
 """
 
 from __future__ import annotations
@@ -131,6 +136,8 @@ def main() -> None:
     # operation a policy refuses is reported instead of timed.
     live = {}
     for (name, variant), blocker in blockers.items():
+        if spec.get("control"):
+            break
         try:
             with blocker:
                 ops[name](2)
@@ -155,6 +162,16 @@ def main() -> None:
                 with live[(name, variant)]:
                     sample = _timed(ops[name], sizes[name])
                 out[name]["guarded"][variant].append(sample)
+    counts: dict[str, int] = {}
+
+    def count(event: str, _args: object) -> None:
+        counts[event] = counts.get(event, 0) + 1
+
+    sys.addaudithook(count)
+    for name in wanted:
+        counts.clear()
+        ops[name](100)
+        out[name]["events_per_call"] = {e: n / 100 for e, n in counts.items() if n >= 100}
     sys.stdout.write(json.dumps(out))
 
 

@@ -55,6 +55,8 @@ PLAIN_NAME = "python -c pass"
 SCRIPT_NAME = "console script, run directly"
 BOOTSTRAP = "hermetic --no-network -- python -c pass"
 IN_PROCESS = "hermetic --no-network -- console script"
+TARGET_SIDE = "python -c pass, the --no-network bootstrap on PYTHONPATH (the target's share)"
+BOOTSTRAP_ENV = "HERMETIC_BENCH_BOOTSTRAP"  # where _configs leaves the bootstrap directory
 
 LAUNCHER = """#!{python}
 # -*- coding: utf-8 -*-
@@ -87,7 +89,18 @@ def _console_script(python: str, workdir: Path) -> str:
     return str(script)
 
 
-def _configs(python: str, script: str, workdir: Path, guards: Guards) -> dict[str, Any]:
+def _bootstrap_dir(script: str, env: dict[str, str]) -> str | None:
+    """The bootstrap directory ``hermetic --no-network`` puts on the target's PYTHONPATH."""
+    code = "import os; print(os.environ['PYTHONPATH'].split(os.pathsep)[0])"
+    _w, _c, done = run_process([script, "--no-network", "--", "python", "-c", code], env=env)
+    if done.returncode != 0:
+        return None
+    return done.stdout.decode().strip() or None
+
+
+def _configs(
+    python: str, script: str, workdir: Path, guards: Guards, env: dict[str, str]
+) -> dict[str, Any]:
     """name -> argv (or a reason it is skipped)."""
     target = workdir / "target.py"
     target.write_text("pass\n")
@@ -95,6 +108,9 @@ def _configs(python: str, script: str, workdir: Path, guards: Guards) -> dict[st
     net = guards.has("network")
     skip = guards.why_not("network")
     every, covered = guards.every_flags()
+    bootstrap = _bootstrap_dir(script, env) if net else None
+    if bootstrap:
+        env[BOOTSTRAP_ENV] = bootstrap
     every_name = f"hermetic <every guard: {', '.join(covered)}>"
     return {
         PLAIN_NAME: [python, "-c", "pass"],
@@ -103,6 +119,7 @@ def _configs(python: str, script: str, workdir: Path, guards: Guards) -> dict[st
         # For scale: the network guard's patch module imports socket in the target.
         "python -c 'import socket' (for scale)": [python, "-c", "import socket"],
         "floor, the target importing socket (for scale)": [python, "-c", SOCKET_FLOOR],
+        TARGET_SIDE: [python, "-c", "pass"] if bootstrap else skip,
         "hermetic -- python -c pass": [script, "--", "python", "-c", "pass"],
         BOOTSTRAP: [script, "--no-network", "--", "python", "-c", "pass"] if net else skip,
         "hermetic --no-network -- python -c pass (cache miss)": (
@@ -127,6 +144,8 @@ def _measure(
             run_env = env
             if "cache miss" in name:
                 run_env = {**env, "HERMETIC_CACHE_DIR": tempfile.mkdtemp(dir=cache)}
+            elif name == TARGET_SIDE:
+                run_env = {**env, "PYTHONPATH": env[BOOTSTRAP_ENV]}
             wall, _cpu, done = run_process(argv, env=run_env)
             if done.returncode != 0:
                 raise Failed(f"exit {done.returncode}: {tail(done.stderr, 400)}")
@@ -186,7 +205,7 @@ def run(repetitions: int, python: str | None = None) -> dict[str, Any]:
                 env["PYTHONDONTWRITEBYTECODE"] = "1"
             guards = Guards.probe(python, env)
             report["guards"] = guards.as_dict()
-            configs = _configs(python, script, workdir, guards)
+            configs = _configs(python, script, workdir, guards, env)
             report["variants"][variant] = _measure(configs, env, repetitions, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -251,12 +270,12 @@ def table(report: dict[str, Any]) -> str:
         f"({report['python']})"
     ]
     for variant, results in report["variants"].items():
-        lines += ["", f"[{variant}]", f"{'configuration':64} {'median ms':>10} {'x floor':>8}"]
+        lines += ["", f"[{variant}]", f"{'configuration':80} {'median ms':>10} {'x floor':>8}"]
         for name, row in results.items():
             if "median_ms" not in row:
-                lines.append(f"{name:64} {row['skipped']}")
+                lines.append(f"{name:80} {row['skipped']}")
             else:
-                lines.append(f"{name:64} {row['median_ms']:>10.1f} {row['ratio_to_floor']:>8.2f}")
+                lines.append(f"{name:80} {row['median_ms']:>10.1f} {row['ratio_to_floor']:>8.2f}")
     lines += ["", f"target: {BOOTSTRAP} and {IN_PROCESS} <= {TARGET_RATIO}x the floor"]
     return "\n".join(lines)
 

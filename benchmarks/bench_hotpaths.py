@@ -11,8 +11,12 @@ Each worker process measures every operation unguarded first (no audit hook yet)
 enters and leaves every policy once, then alternates guarded batches (inside the blocker)
 with batches after the blocker has exited (the audit hook stays for the rest of a process).
 The figures are medians over the workers of each worker's ratio of medians, in process CPU
-time. Targets: guarded <= 1.10x unguarded for these syscall-bound operations, and
-<= 1.02x once no blocker is active.
+time. A control worker per repetition takes the same batches in the same order with nothing
+installed: the "after" ratio is divided by its ratio, so that what the order of measurement
+alone does (the unguarded batches come first) is not counted as the hook's cost. Next to
+it, what the hook should cost from the events the operation fires (a counting hook tells
+how many) times the hook's price per event (measured on ``id()``). Targets: guarded <=
+1.10x unguarded for these syscall-bound operations, and <= 1.02x once no blocker is active.
 
     python benchmarks/bench_hotpaths.py [--workers 9] [--batches 7]
 """
@@ -39,6 +43,7 @@ from _common import (
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = "_worker_hotpaths.py"
 GUARDED_TARGET = 1.10
 AFTER_TARGET = 1.02
 EVERY = "every guard"
@@ -138,15 +143,24 @@ def run(
         return report
     spec = {"variants": variants, "batches": batches, "batch_seconds": batch_seconds}
     per_worker = []
-    for _ in range(workers):
-        _w, _c, done = run_process(
-            [python, os.path.join(HERE, "_worker_hotpaths.py"), json.dumps(spec)], env=env
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"hot-path worker failed: {tail(done.stderr)}")
-        sample = json.loads(done.stdout)
-        report["hook_live_after_exit"] = sample.get("_hook_live_after")
-        per_worker.append(_worker_ratios(sample))
+    controls = []
+    for rep in range(workers):
+        # One worker of each kind per repetition, alternating which goes first.
+        for is_control in (False, True) if rep % 2 == 0 else (True, False):
+            job = json.dumps({**spec, "control": is_control})
+            _w, _c, done = run_process([python, os.path.join(HERE, WORKER), job], env=env)
+            if done.returncode != 0:
+                raise RuntimeError(f"hot-path worker failed: {tail(done.stderr)}")
+            sample = json.loads(done.stdout)
+            if is_control:
+                controls.append(_worker_ratios(sample))
+                continue
+            report["hook_live_after_exit"] = sample.get("_hook_live_after")
+            per_worker.append(_worker_ratios(sample))
+            report["events_per_call"] = {
+                op: data["events_per_call"] for op, data in sample.items() if op[0] != "_"
+            }
+    per_worker_id = [w["id"] for w in per_worker]
     for op, (what, _guard, _policy) in OPERATIONS.items():
         rows = [w[op] for w in per_worker]
         result: dict[str, Any] = {"what": what, "guarded": {}, "errors": rows[0]["errors"]}
@@ -162,6 +176,17 @@ def run(
             result["after_added_ns_cpu"] = rnd(
                 median(r["after_ns_cpu"] - r["unguarded_ns_cpu"] for r in rows), 1
             )
+            # What the hook alone should cost: its per-event price (measured on id()) times
+            # the events the operation fires; no timing noise in it.
+            events = sum(report["events_per_call"].get(op, {}).values())
+            hook_ns = median(r["after_ns_cpu"] - r["unguarded_ns_cpu"] for r in per_worker_id)
+            result["after_expected_from_events"] = rnd(
+                1 + events * hook_ns / result["unguarded_ns_cpu"], 4
+            )
+            for clock in CLOCKS:
+                control = median(c[op][f"after_ratio_{clock}"] for c in controls)
+                result[f"control_ratio_{clock}"] = rnd(control)
+                result[f"after_corrected_{clock}"] = rnd(result[f"after_ratio_{clock}"] / control)
         report["results"][op] = result
     return report
 
@@ -192,11 +217,14 @@ def rows(report: dict[str, Any]) -> list[Row]:
             out.append(Row(fig, f"{res['what']} under {variant}", f"refused: {error}", "", "n/a"))
         if "after_ratio_cpu" in res:
             ratio = res["after_ratio_cpu"]
+            events = sum(report["events_per_call"].get(op, {}).values())
             out.append(
                 Row(
                     fig,
                     f"{res['what']}, after every blocker exited (audit hook live)",
-                    f"{ratio:.3f}x (wall {res['after_ratio_wall']:.3f}x)",
+                    f"{ratio:.3f}x (wall {res['after_ratio_wall']:.3f}x; order control "
+                    f"{res['control_ratio_cpu']:.3f}x; from its {events:g} audited events "
+                    f"x the hook's cost per event: {res['after_expected_from_events']:.3f}x)",
                     f"<= {AFTER_TARGET:.2f}x",
                     verdict(ratio <= AFTER_TARGET),
                     baseline=f"unguarded {res['unguarded_ns_cpu'] / 1000:.2f} us",
@@ -258,7 +286,13 @@ def markdown(report: dict[str, Any]) -> str:
                     res["after_ratio_cpu"],
                 ]
             )
+            body.append(["", "order control (no hook ever)", "", "", res["control_ratio_cpu"]])
     table = md_table(["operation", "state", "CPU ns / op", "wall ns / op", "x unguarded"], body)
+    events = "; ".join(
+        f"{OPERATIONS[op][0]}: {', '.join(f'{e} x{n:g}' for e, n in got.items()) or 'none'}"
+        for op, got in report.get("events_per_call", {}).items()
+    )
+    table += f"\n\nAudited events per call: {events}."
     notes = [
         f"- {OPERATIONS[op][0]} under {variant}: {reason}"
         for op, (variant, reason) in report["skipped"].items()

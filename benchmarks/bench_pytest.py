@@ -213,13 +213,17 @@ def rows(report: dict[str, Any]) -> list[Row]:
     if ratios:
         h, s = res[HERMETIC], res[SOCKET]
         ok = ratios["cpu"] is not None and ratios["cpu"] <= TARGET_RATIO
+        shown = {
+            k: "n/a (pytest-socket's overhead is not above the noise)" if v is None else f"{v}x"
+            for k, v in ratios.items()
+        }
         out.append(
             Row(
                 fig,
                 f"per-test overhead, `{HERMETIC}` vs `{SOCKET}`",
                 f"{h['per_test_overhead_cpu_us']:.1f} vs {s['per_test_overhead_cpu_us']:.1f} "
-                f"us CPU: {ratios['cpu']}x (wall {h['per_test_overhead_wall_us']:.1f} vs "
-                f"{s['per_test_overhead_wall_us']:.1f} us: {ratios['wall']}x)",
+                f"us CPU: {shown['cpu']} (wall {h['per_test_overhead_wall_us']:.1f} vs "
+                f"{s['per_test_overhead_wall_us']:.1f} us: {shown['wall']})",
                 f"<= {TARGET_RATIO:g}x pytest-socket",
                 verdict(ok),
                 baseline=f"plain pytest {res[FLOOR]['session_cpu_ms']:.0f} ms CPU",

@@ -176,9 +176,10 @@ def run(repetitions: int, python: str | None = None, log: Any = None) -> dict[st
     if guards.has("subprocess"):
         flags.append("--no-subprocess")
     else:
+        why = guards.failed.get("subprocess", {}).get("error", "hermetic-proc is not installed")
         report["notes"].append(
-            "--no-subprocess left out: the subprocess guard does not load here "
-            f"({guards.why_not('subprocess')}); re-run once hermetic-proc is merged"
+            f"--no-subprocess left out: the subprocess guard does not load here ({why}); "
+            "re-run once hermetic-proc is merged"
         )
     guarded = f"hermetic {' '.join(flags)} -- python -m pytest"
     vpython, tree, built = prepare(python, log)
