@@ -11,9 +11,9 @@ RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 
 
 def test_quick_blocker_figure_writes_json_and_markdown(tmp_path: Path) -> None:
+    argv = [sys.executable, str(RUN), "--quick", "--only", "blocker", "--repetitions", "1"]
     done = subprocess.run(
-        [sys.executable, str(RUN), "--quick", "--only", "blocker", "--repetitions", "1"]
-        + ["--out", str(tmp_path)],
+        [*argv, "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
