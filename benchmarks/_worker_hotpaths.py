@@ -148,6 +148,7 @@ def main() -> None:
     if installed():
         raise SystemExit(f"guards still installed after every blocker exited: {installed()}")
     out["_hook_live_after"] = RUNTIME.hook_live
+    out["_subscribed_after"] = list(RUNTIME.subscribed_events())
     for rep in range(batches):
         shift = rep % len(wanted)
         for name in wanted[shift:] + wanted[:shift]:

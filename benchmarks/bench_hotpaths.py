@@ -156,6 +156,7 @@ def run(
                 controls.append(_worker_ratios(sample))
                 continue
             report["hook_live_after_exit"] = sample.get("_hook_live_after")
+            report["events_subscribed_after_exit"] = sample.get("_subscribed_after")
             per_worker.append(_worker_ratios(sample))
             report["events_per_call"] = {
                 op: data["events_per_call"] for op, data in sample.items() if op[0] != "_"
