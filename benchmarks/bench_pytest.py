@@ -24,21 +24,23 @@ pytest-socket are installed::
 
     python benchmarks/bench_pytest.py [--repetitions 15] [--json out.json]
 
-or import it: ``run(repetitions) -> dict``.
+or import it: ``run(repetitions) -> dict`` (``benchmarks/run.py`` does, with the others).
+A row with every installed guard (``--hermetic-<flag>`` for each) is added when more than
+the network guard loads.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from _common import Failed, Guards, Row, clean_env, interleave, md_table, median, tail, verdict
 
 TESTS = 2000
 MODULES = 20
@@ -97,26 +99,27 @@ def _project(root: Path) -> None:
     (root / "hermetic_bench_timer.py").write_text(TIMER)
 
 
-def _available(python: str, env: dict[str, str]) -> dict[str, str | None]:
-    """Why a configuration cannot run here (None: it can)."""
-    probe = (
-        "import importlib.util as u, json\n"
-        "from hermetic.registry import registry\n"
-        "print(json.dumps([u.find_spec('pytest_socket') is not None, "
-        "'network' in registry().guards]))"
+def _configs(python: str, env: dict[str, str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The configurations to run here, and why the others cannot run."""
+    has_socket = (
+        subprocess.run(
+            [python, "-c", "import pytest_socket"], env=env, capture_output=True, check=False
+        ).returncode
+        == 0
     )
-    done = subprocess.run(
-        [python, "-c", probe], env=env, capture_output=True, text=True, check=True
-    )
-    has_socket, has_net = json.loads(done.stdout)
-    reasons: dict[str, str | None] = {}
-    for name in CONFIGS:
-        reasons[name] = None
+    guards = Guards.probe(python, env)
+    configs = dict(CONFIGS)
+    flags, covered = guards.every_flags()
+    if covered:
+        plugin = [f"--hermetic-{f[2:]}" if f.startswith("--") else f for f in flags]
+        configs[f"hermetic, every guard ({', '.join(covered)})"] = [*NO_SOCKET, *plugin]
+    reasons: dict[str, str] = {}
+    for name, args in configs.items():
         if name.startswith("pytest-socket") and not has_socket:
             reasons[name] = "skipped: pytest-socket is not installed"
-        if any(arg.startswith("--hermetic") for arg in CONFIGS[name]) and not has_net:
-            reasons[name] = "skipped: the network guard (hermetic-net) does not load here"
-    return reasons
+        if any(arg.startswith("--hermetic") for arg in args) and not guards.has("network"):
+            reasons[name] = guards.why_not("network")
+    return configs, reasons
 
 
 def _once(python: str, root: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -126,13 +129,13 @@ def _once(python: str, root: Path, args: list[str], env: dict[str, str]) -> tupl
         [*argv, *args], cwd=root, env={**env, "HERMETIC_BENCH_OUT": str(out)}, capture_output=True
     )
     if done.returncode != 0:
-        raise RuntimeError(
-            f"pytest {' '.join(args)} failed ({done.returncode}):\n"
-            f"{done.stdout.decode()[-2000:]}{done.stderr.decode()[-2000:]}"
+        raise Failed(
+            f"pytest {' '.join(args)} failed ({done.returncode}): "
+            f"{tail(done.stdout, 600)} {tail(done.stderr, 600)}"
         )
     wall, cpu, collected = out.read_text().split()
     if int(collected) != TESTS:
-        raise RuntimeError(f"collected {collected} tests, expected {TESTS}")
+        raise Failed(f"collected {collected} tests, expected {TESTS}")
     return float(wall), float(cpu)
 
 
@@ -140,44 +143,41 @@ def run(repetitions: int, python: str | None = None) -> dict[str, Any]:
     """Measure every configuration ``repetitions`` times; return medians and overheads."""
     python = python or sys.executable
     root = Path(tempfile.mkdtemp(prefix="hermetic-bench-pytest-"))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(root)
-    env.pop("PYTEST_ADDOPTS", None)
-    env.pop("PYTEST_PLUGINS", None)
-    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
     # Bytecode is written during the warm-up and used afterwards, as in an installed
     # environment: otherwise every run recompiles hermetic's modules (and pytest rewrites
     # every test module), a fixed cost that would be counted per test.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = clean_env({"PYTHONPATH": str(root)})
+    cpu_samples: dict[str, list[float]] = {}
+
+    def once(args: list[str], name: str) -> Callable[[], float]:
+        def sample() -> float:
+            wall, cpu = _once(python, root, args, env)
+            cpu_samples.setdefault(name, []).append(cpu)
+            return wall
+
+        return sample
+
     try:
         _project(root)
-        reasons = _available(python, env)
-        names = [name for name, reason in reasons.items() if reason is None]
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
-        for name in names:  # warm up: files in the page cache, every path taken once
-            _once(python, root, CONFIGS[name], env)
-        for rep in range(repetitions):
-            shift = rep % len(names)
-            for name in names[shift:] + names[:shift]:
-                samples[name].append(_once(python, root, CONFIGS[name], env))
+        configs, reasons = _configs(python, env)
+        runnable = {n: once(a, n) for n, a in configs.items() if n not in reasons}
+        samples, failures = interleave(runnable, repetitions)
+        reasons.update(failures)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    # The warm-up's CPU samples are the first of each list: left out.
     medians = {
-        name: (
-            statistics.median(s[0] for s in rows),
-            statistics.median(s[1] for s in rows),
-        )
-        for name, rows in samples.items()
+        name: (median(rows), median(cpu_samples[name][1:])) for name, rows in samples.items()
     }
     floor = medians[FLOOR]
     results: dict[str, Any] = {}
-    for name in CONFIGS:
-        if reasons[name] is not None:
+    for name in configs:
+        if name in reasons:
             results[name] = {"skipped": reasons[name]}
             continue
         wall, cpu = medians[name]
         results[name] = {
-            "argv": CONFIGS[name],
+            "argv": configs[name],
             "session_wall_ms": round(wall * 1000, 1),
             "session_cpu_ms": round(cpu * 1000, 1),
             "per_test_overhead_wall_us": round((wall - floor[0]) / TESTS * 1e6, 2),
@@ -186,13 +186,12 @@ def run(repetitions: int, python: str | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "benchmark": "pytest_plugin",
         "python": python,
-        "version": sys.version.split()[0] if python == sys.executable else None,
         "tests": TESTS,
         "repetitions": repetitions,
         "target_ratio": TARGET_RATIO,
         "results": results,
     }
-    if all(reasons[n] is None for n in (SOCKET, HERMETIC)):
+    if all(n in medians for n in (SOCKET, HERMETIC)):
         ratios = {}
         for clock in ("wall", "cpu"):
             socket_cost = results[SOCKET][f"per_test_overhead_{clock}_us"]
@@ -200,6 +199,59 @@ def run(repetitions: int, python: str | None = None) -> dict[str, Any]:
             ratios[clock] = round(hermetic_cost / socket_cost, 2) if socket_cost > 0 else None
         report["ratio_hermetic_to_socket"] = ratios
     return report
+
+
+def rows(report: dict[str, Any]) -> list[Row]:
+    """hermetic's per-test overhead next to pytest-socket's."""
+    fig = "5 pytest, 2000 trivial tests"
+    res = report["results"]
+    out = []
+    for name in (SOCKET, HERMETIC):
+        if "skipped" in res[name]:
+            out.append(Row(fig, f"`{name}`", res[name]["skipped"], "", "n/a"))
+    ratios = report.get("ratio_hermetic_to_socket")
+    if ratios:
+        h, s = res[HERMETIC], res[SOCKET]
+        ok = None if ratios["cpu"] is None else ratios["cpu"] <= TARGET_RATIO
+        shown = {
+            k: "n/a (pytest-socket's overhead is not above the noise)" if v is None else f"{v}x"
+            for k, v in ratios.items()
+        }
+        out.append(
+            Row(
+                fig,
+                f"per-test overhead, `{HERMETIC}` vs `{SOCKET}`",
+                f"{h['per_test_overhead_cpu_us']:.1f} vs {s['per_test_overhead_cpu_us']:.1f} "
+                f"us CPU: {shown['cpu']} (wall {h['per_test_overhead_wall_us']:.1f} vs "
+                f"{s['per_test_overhead_wall_us']:.1f} us: {shown['wall']})",
+                f"<= {TARGET_RATIO:g}x pytest-socket",
+                verdict(ok),
+                baseline=f"plain pytest {res[FLOOR]['session_cpu_ms']:.0f} ms CPU",
+            )
+        )
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The detail table."""
+    body = []
+    for name, row in report["results"].items():
+        if "skipped" in row:
+            body.append([f"`{name}`", "", "", "", "", row["skipped"]])
+            continue
+        body.append(
+            [
+                f"`{name}`",
+                row["session_cpu_ms"],
+                row["session_wall_ms"],
+                row["per_test_overhead_cpu_us"],
+                row["per_test_overhead_wall_us"],
+                "",
+            ]
+        )
+    return md_table(
+        ["configuration", "CPU ms", "wall ms", "us/test CPU", "us/test wall", "note"], body
+    )
 
 
 def table(report: dict[str, Any]) -> str:
