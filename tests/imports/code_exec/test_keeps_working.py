@@ -124,6 +124,20 @@ def traceback_text():
         lines = traceback.format_exc().splitlines()
         return [line.strip() for line in lines if not line.lstrip().startswith("File ")]
 outcome("traceback with source lines", traceback_text)
+def import_failure():
+    try:
+        import broken_mod
+    except ZeroDivisionError as error:
+        frames = traceback.extract_tb(error.__traceback__)
+        return [[os.path.basename(f.filename), f.name] for f in frames]
+outcome("traceback of a failed import", import_failure)
+def import_warning():
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import warner
+    return [[os.path.basename(w.filename), w.lineno] for w in caught]
+outcome("warning of an imported module, stacklevel=2", import_warning)
 outcome("platform", lambda: [platform.platform() != "", platform.python_version()])
 def help_text():
     import argparse
@@ -170,6 +184,10 @@ def write_modules(where: Path) -> None:
     (where / "nspkg").mkdir()
     (where / "nspkg" / "inner.py").write_text("VALUE = 'namespace'\n")
     (where / "loose.py").write_text("VALUE = 'loose'\n")
+    (where / "broken_mod.py").write_text("X = 1 / 0\n")
+    (where / "warner.py").write_text(
+        "import warnings\nwarnings.warn('old', DeprecationWarning, stacklevel=2)\n"
+    )
     (where / "tb_mod.py").write_text("def fail():\n    return 1 + {'a': 1}['missing']\n")
     with zipfile.ZipFile(where / "lib.zip", "w") as archive:
         archive.writestr("zipped.py", "VALUE = 'zipped'\n")
@@ -194,6 +212,12 @@ def test_the_interpreters_own_code_generation_keeps_working(
     assert value(run, "=fresh import") == "fresh"
     assert value(run, "=no __pycache__ written") is False
     assert value(run, "=importlib.reload") == "fresh"
+    # nothing of the guard between an importer and the module it imports
+    assert value(run, "=traceback of a failed import") == [
+        ["<string>", "import_failure"],
+        ["broken_mod.py", "<module>"],
+    ]
+    assert value(run, "=warning of an imported module, stacklevel=2")[0][0] == "<string>"
     trace = value(run, "=traceback with source lines")
     assert "return 1 + {'a': 1}['missing']" in trace, trace
     assert trace[-1] == "KeyError: 'missing'"

@@ -133,6 +133,33 @@ def test_the_layers_come_and_go_in_the_test_process() -> None:
     assert eval("1 + 1") == 2
 
 
+def test_the_import_system_gets_the_real_builtins_while_a_layer_is_installed() -> None:
+    import importlib._bootstrap
+    import importlib._bootstrap_external
+    import zipimport
+
+    lent = {
+        importlib._bootstrap_external: ("exec", "compile"),
+        importlib._bootstrap: ("exec",),
+        zipimport: ("exec", "compile"),
+    }
+
+    def names() -> dict[str, tuple[object, ...]]:
+        return {m.__name__: tuple(vars(m).get(n) for n in ns) for m, ns in lent.items()}
+
+    before = names()
+    assert all(v is None for values in before.values() for v in values)
+    with hermetic_blocker(block_code_exec=True, allow_code_exec_from=["x", "y"]):
+        real = {"exec": ORIGINALS[0], "compile": ORIGINALS[2]}
+        expected = {m.__name__: tuple(real[n] for n in ns) for m, ns in lent.items()}
+        assert names() == expected
+        with hermetic_blocker(block_code_exec=True, allow_code_exec_from=["x"]):
+            assert installed()["code_exec"]["allow_code_exec_from"] == ("x",)
+            assert names() == expected  # the old layer went, the new one keeps them
+        assert names() == expected
+    assert names() == before
+
+
 def _locals_seen_by_eval() -> object:
     here = "this function's"  # noqa: F841 - read by the evaluated string
     return eval("here + ' locals'")

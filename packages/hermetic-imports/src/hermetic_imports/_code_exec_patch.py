@@ -45,9 +45,23 @@ if TYPE_CHECKING:
     Rule = tuple[str, frozenset[tuple[str, str]]]
 
 _getframe = sys._getframe
-# The builtin itself: this module runs before its first layer is installed.
+# The builtins themselves: this module runs before its first layer is installed.
 _compile = compile
+_BUILTINS = {"exec": exec, "compile": compile}
 _CodeType = type(_compile("", "", "exec"))
+
+#: The import system's modules and the builtins they call by name. They get the builtins
+#: themselves as module globals (which come before builtins in a name lookup), so a module
+#: body runs with no frame of this guard below it: its tracebacks, and the caller that
+#: ``warnings.warn(stacklevel=2)`` finds, stay what they are without the guard. The audit
+#: layer still judges every one of those calls.
+IMPORT_SYSTEM = (
+    ("_frozen_importlib_external", ("exec", "compile")),
+    ("_frozen_importlib", ("exec",)),
+    ("zipimport", ("exec", "compile")),
+)
+#: The installed layers (their runtime handles) that keep the import system's builtins.
+_HOLDERS: "list[Any]" = []
 
 #: ``compile(..., flags=ast.PyCF_ONLY_AST)``: produce an AST, no code object.
 PyCF_ONLY_AST = 0x400
@@ -204,6 +218,21 @@ class Rules:
         """Trust RULES plus the modules in ``allowed`` (``allow_code_exec_from``)."""
         self.allowed = allowed
         self.stdlib = stdlib
+        #: Namespaces whose frames call the builtins on someone else's behalf (this
+        #: module's, the runtime's patch wrappers): passed over, never judged.
+        self.transparent: list[Any] = []
+
+    def outside(self, frame: "Optional[FrameType]") -> "Optional[FrameType]":
+        """``frame``, or the first frame below it that is not a transparent one."""
+        while frame is not None:
+            namespace = frame.f_globals
+            for transparent in self.transparent:
+                if namespace is transparent:
+                    break
+            else:
+                return frame
+            frame = frame.f_back
+        return None
 
     def allowed_module(self, name: "Any", frame: "FrameType") -> bool:
         """Whether ``frame`` is code of a module the policy trusts by name."""
@@ -231,7 +260,7 @@ class Rules:
             kind, callers = rule
             if kind is ANY:
                 return True
-            caller = frame.f_back
+            caller = self.outside(frame.f_back)
             if kind is ROOT:
                 return caller is None
             if caller is None:
@@ -253,7 +282,7 @@ class Rules:
         current: Optional[FrameType] = frame
         while current is not None and in_stdlib(current.f_code.co_filename, self.stdlib):
             entry = f"{current.f_globals.get('__name__')}.{current.f_code.co_name}"
-            current = current.f_back
+            current = self.outside(current.f_back)
         if current is None:
             return "", frame
         return entry, current
@@ -292,21 +321,8 @@ def install(options: "dict[str, Any]", runtime: "Any") -> None:
     # The events an allowed call of the patches is about to raise: the audit layer lets
     # exactly those through (the patch decided, on arguments the events do not carry).
     state = _thread._local()
-    own = globals()
-    skip: list[Any] = [own]
-
-    def outside(frame: "Optional[FrameType]") -> "Optional[FrameType]":
-        # This module's frames and the runtime's patch wrappers call the builtins on
-        # someone's behalf: the verdict is about that someone.
-        while frame is not None:
-            namespace = frame.f_globals
-            for ns in skip:
-                if namespace is ns:
-                    break
-            else:
-                return frame
-            frame = frame.f_back
-        return None
+    rules.transparent.append(globals())
+    outside = rules.outside
 
     def hint_for(frame: "FrameType") -> str:
         # The module whose code called the builtin is the one to trust, if any.
@@ -352,19 +368,21 @@ def install(options: "dict[str, Any]", runtime: "Any") -> None:
     runtime.on_audit("compile", on_event)
     runtime.on_audit("exec", on_event)
 
-    def call_expecting(
-        events: "tuple[str, ...]", function: "Any", *args: "Any", **kw: "Any"
-    ) -> "Any":
+    def expecting(events: "tuple[str, ...]", function: "Any", *args: "Any") -> "Any":
         state.expect = events
         try:
-            return function(*args, **kw)
+            return function(*args)
         finally:
             state.expect = None
 
-    def run(name: str, original: "Any", args: "tuple[Any, ...]", kwargs: "dict[str, Any]") -> "Any":
+    def prepare(name: str, args: "tuple[Any, ...]", kwargs: "dict[str, Any]") -> "Any":
+        """Judge a call of eval or exec: how to make it, or ``None`` to pass it on as is.
+
+        How: ``(the events it raises, its arguments, its keyword arguments)``.
+        """
         caller = outside(_getframe(1))
         if not args or caller is None:
-            return original(*args, **kwargs)  # a TypeError of the builtin's own, or a C caller
+            return None  # a TypeError of the builtin's own, or a C caller
         source = args[0]
         is_code = isinstance(source, _CodeType)
         if not rules.trusted(caller):
@@ -377,11 +395,10 @@ def install(options: "dict[str, Any]", runtime: "Any") -> None:
                 # functions running a module body (runpy, pdb) runs what the program chose
                 and not in_stdlib(caller.f_code.co_filename, rules.stdlib)
             ):
-                return call_expecting(("exec",), original, *args, **kwargs)
+                return ("exec",), args, kwargs
             refuse(f"{name}({excerpt(source)})", caller)
-        keywords = "globals" in kwargs or "locals" in kwargs
-        if keywords and sys.version_info < (3, 13):
-            return original(*args, **kwargs)  # the builtin's own TypeError
+        if sys.version_info < (3, 13) and ("globals" in kwargs or "locals" in kwargs):
+            return None  # the builtin's own TypeError
         rest = dict(kwargs)
         namespace = args[1] if len(args) > 1 else rest.pop("globals", None)
         local = args[2] if len(args) > 2 else rest.pop("locals", None)
@@ -390,22 +407,31 @@ def install(options: "dict[str, Any]", runtime: "Any") -> None:
             if local is None:
                 local = _locals_of(caller)
         if is_code:
-            return call_expecting(("exec",), original, source, namespace, local, **rest)
+            return ("exec",), (source, namespace, local), rest
         flags = caller.f_code.co_flags & FUTURE_FLAGS
         if not flags:
-            return call_expecting(("compile", "exec"), original, source, namespace, local, **rest)
+            return ("compile", "exec"), (source, namespace, local), rest
         if not isinstance(source, (str, bytes, bytearray)):
-            return original(source, namespace, local, **rest)  # the builtin's own TypeError
-        if name == "eval":
-            source = source.lstrip(" \t" if isinstance(source, str) else b" \t")  # as eval does
-        code = call_expecting(("compile",), _compile, source, "<string>", name, flags, True)
-        return call_expecting(("exec",), original, code, namespace, local, **rest)
+            return (), (source, namespace, local), rest  # the builtin's own TypeError
+        if name == "eval":  # eval ignores leading blanks; compile would refuse them
+            source = source.lstrip(" \t") if isinstance(source, str) else source.lstrip(b" \t")
+        code = expecting(("compile",), _compile, source, "<string>", name, flags, True)
+        return ("exec",), (code, namespace, local), rest
 
-    def around_exec(original: "Any", *args: "Any", **kwargs: "Any") -> "Any":
-        return run("exec", original, args, kwargs)
+    def runner(name: str) -> "Callable[..., Any]":
+        # One frame of this module between the caller and the builtin (plus the runtime's
+        # wrapper): the code that exec and eval run has them below it in tracebacks.
+        def around(original: "Any", *args: "Any", **kwargs: "Any") -> "Any":
+            plan = prepare(name, args, kwargs)
+            if plan is None:
+                return original(*args, **kwargs)
+            state.expect = plan[0] or None
+            try:
+                return original(*plan[1], **plan[2])
+            finally:
+                state.expect = None
 
-    def around_eval(original: "Any", *args: "Any", **kwargs: "Any") -> "Any":
-        return run("eval", original, args, kwargs)
+        return around
 
     def around_compile(original: "Any", *args: "Any", **kwargs: "Any") -> "Any":
         caller = outside(_getframe(1))
@@ -421,15 +447,36 @@ def install(options: "dict[str, Any]", runtime: "Any") -> None:
             refuse(f"compile({excerpt(source)}, {filename!r}, {mode!r})", caller)
         if not dont_inherit:
             flags |= caller.f_code.co_flags & FUTURE_FLAGS
-        return call_expecting(
-            ("compile",), original, source, filename, mode, flags, True, optimize, **extra
-        )
+        state.expect = ("compile",)
+        try:
+            return original(source, filename, mode, flags, True, optimize, **extra)
+        finally:
+            state.expect = None
 
-    for attr, around in (("exec", around_exec), ("eval", around_eval), ("compile", around_compile)):
+    arounds = (("exec", runner("exec")), ("eval", runner("eval")), ("compile", around_compile))
+    for attr, around in arounds:
         runtime.wrap(builtins, attr, around)
         wrapper_globals = getattr(vars(builtins)[attr], "__globals__", None)
-        if wrapper_globals is not None and all(wrapper_globals is not ns for ns in skip):
-            skip.append(wrapper_globals)
+        if wrapper_globals is not None and all(
+            wrapper_globals is not ns for ns in rules.transparent
+        ):
+            rules.transparent.append(wrapper_globals)
+    _HOLDERS.append(runtime)
+    _lend_builtins(True)
+
+
+def _lend_builtins(lend: bool) -> None:
+    """Give the import system the real builtins (``lend``), or take back what was given."""
+    for module_name, names in IMPORT_SYSTEM:
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        namespace = vars(module)
+        for name in names:
+            if lend:
+                namespace.setdefault(name, _BUILTINS[name])
+            elif namespace.get(name) is _BUILTINS[name]:
+                del namespace[name]
 
 
 def _module_body_into_module(code: "CodeType", namespace: "Any") -> bool:
@@ -442,9 +489,14 @@ def _module_body_into_module(code: "CodeType", namespace: "Any") -> bool:
 
 
 def uninstall(runtime: "Any") -> None:
-    """Nothing to undo beyond the runtime's records; present so this layer is never parked.
+    """Take back the import system's builtins when the last layer goes.
 
-    A parked (suspended) patch passes calls through from the runtime's own frame, and
-    ``exec``, ``eval`` and ``compile`` would then take that frame's globals and compiler
-    flags instead of their caller's: the layer is removed for real instead.
+    Having an uninstall hook also means this layer is never parked: a parked (suspended)
+    patch passes calls through from the runtime's own frame, and ``exec``, ``eval`` and
+    ``compile`` would then take that frame's globals and compiler flags instead of their
+    caller's. The layer is removed for real instead.
     """
+    if runtime in _HOLDERS:
+        _HOLDERS.remove(runtime)
+    if not _HOLDERS:
+        _lend_builtins(False)
