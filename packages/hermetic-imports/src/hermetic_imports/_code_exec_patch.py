@@ -245,6 +245,7 @@ class Rules:
 
     def trusted(self, frame: "FrameType") -> bool:
         """Whether a compile or exec made by ``frame`` is the interpreter's machinery."""
+        code = frame.f_code  # an audited read (object.__getattr__): read each frame's once
         for _ in range(8):  # the longest chain of VIA rules is four frames
             name = frame.f_globals.get("__name__")
             if type(name) is not str:
@@ -252,7 +253,6 @@ class Rules:
             functions = RULES.get(name)
             if functions is None:
                 return self.allowed_module(name, frame)
-            code = frame.f_code
             rule = functions.get(code.co_name)
             stdlib = None if name in THIRD_PARTY else self.stdlib
             if rule is None or not file_matches(name, code.co_filename, stdlib):
@@ -266,7 +266,10 @@ class Rules:
             if caller is None:
                 return False
             caller_name = caller.f_globals.get("__name__")
-            if type(caller_name) is not str or (caller_name, caller.f_code.co_name) not in callers:
+            if type(caller_name) is not str:
+                return False
+            code = caller.f_code
+            if (caller_name, code.co_name) not in callers:
                 return False
             frame = caller  # trusted only if that caller is, by its own rule
         return False
