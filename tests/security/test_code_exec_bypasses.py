@@ -391,3 +391,39 @@ def test_the_c_api_running_an_existing_code_object(guarded: Guarded, mode: str) 
     attempt("x", lambda: api.PyEval_EvalCode(held, globals(), globals()))
     """
     escapes(guarded, mode, code)
+
+
+@pytest.mark.bypass(
+    "code_exec",
+    "the guard's own state edited through its closure",
+    verdict="residual",
+    layer="none",
+)
+def test_the_guards_own_state_edited(guarded: Guarded, mode: str) -> None:
+    code = """
+    import _thread
+
+    def cells(function, seen):
+        for cell in getattr(function, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            yield value
+            yield from cells(value, seen)
+
+    def announce():
+        for value in cells(builtins.exec, set()):
+            if type(value) is _thread._local:
+                value.expect = ("compile", "exec")  # "the patch allowed this one"
+
+    def go():
+        announce()
+        original("exec")("HITS.append('x')")
+
+    attempt("x", go)
+    """
+    escapes(guarded, mode, code)

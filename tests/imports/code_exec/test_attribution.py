@@ -159,7 +159,7 @@ class Elsewhere(Loader):
 """
 
 LOADING = """
-import importlib.util, sys
+import builtins, importlib.util, sys
 import my_loader
 
 def load(name, loader_class, register):
@@ -171,7 +171,18 @@ def load(name, loader_class, register):
         sys.modules[name] = module
     spec.loader.exec_module(module)
 
+def original_exec():
+    for cell in getattr(builtins.exec, "__closure__", None) or ():
+        if type(cell.cell_contents).__name__ == "_Patch":
+            return cell.cell_contents.previous
+    return builtins.exec
+
+class AroundThePatch(my_loader.Loader):
+    def exec_module(self, module):
+        original_exec()(self.get_code(module.__name__), module.__dict__)
+
 attempt("into its module", lambda: load("body_a", my_loader.Loader, True))
+attempt("around the patch", lambda: load("body_d", AroundThePatch, True))
 attempt("into an unregistered module", lambda: load("body_b", my_loader.Loader, False))
 attempt("into another dict", lambda: load("body_c", my_loader.Elsewhere, True))
 """
@@ -181,14 +192,40 @@ def test_a_module_body_run_into_its_module_by_a_loader_is_importing(
     guarded: Guarded, mode: str, tmp_path: Path
 ) -> None:
     (tmp_path / "my_loader.py").write_text(textwrap.dedent(LOADER))
-    for name in ("body_a", "body_b", "body_c"):
+    for name in ("body_a", "body_b", "body_c", "body_d"):
         (tmp_path / f"{name}.py").write_text(f"HITS.append({name!r})\n")
     source = body(LOADING)
-    assert hits(check(guarded(mode, {}, source))) == ["body_a", "body_b", "body_c"]
+    assert hits(check(guarded(mode, {}, source))) == ["body_a", "body_b", "body_c", "body_d"]
     run = check(guarded(mode, BLOCK, source))
     assert hits(run) == ["body_a"]
     assert run.status("into an unregistered module") == "blocked"
     assert run.status("into another dict") == "blocked"
+    # the audit layer alone cannot see the namespace: fail closed
+    assert (run.status("around the patch"), run.outcomes["around the patch"][3]) == (
+        "blocked",
+        "exec",
+    )
+
+
+def test_parsing_only_is_allowed_by_the_patch_and_refused_around_it(
+    guarded: Guarded, mode: str
+) -> None:
+    source = body(
+        """
+        import ast, builtins
+        def original_compile():
+            for cell in getattr(builtins.compile, "__closure__", None) or ():
+                if type(cell.cell_contents).__name__ == "_Patch":
+                    return cell.cell_contents.previous
+            return builtins.compile
+        attempt("patched", lambda: compile("x + 1", "f", "eval", ast.PyCF_ONLY_AST))
+        attempt("original", lambda: original_compile()("x + 1", "f", "eval", ast.PyCF_ONLY_AST))
+        """
+    )
+    plain = check(guarded(mode, {}, source))
+    assert plain.status("patched") == plain.status("original") == "ok"
+    run = check(guarded(mode, BLOCK, source))
+    assert (run.status("patched"), run.status("original")) == ("ok", "blocked")
 
 
 def test_the_stdlib_directory_check_accepts_its_real_path() -> None:

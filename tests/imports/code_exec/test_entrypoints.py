@@ -177,3 +177,70 @@ def test_the_pytest_plugin_imports_test_time_modules_through_assertion_rewriting
         )
         assert len(list(cached.glob("helpers*pytest*.pyc"))) == 1, run
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+
+
+EVALUATED_TEST_TEXT = '''
+import pytest
+
+@pytest.mark.skipif("sys.platform == 'no such platform'")
+def test_with_a_string_condition():
+    pass
+
+def documented():
+    """
+    >>> 6 * 7
+    42
+    """
+'''
+
+
+def test_pytest_runners_of_test_text_under_the_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_text=EVALUATED_TEST_TEXT)
+    args = ["-p", "no:cacheprovider", "--doctest-modules"]
+    pytester.runpytest(*args).assert_outcomes(passed=2)
+    # Only the test call is guarded by default: the string condition is evaluated at setup.
+    result = pytester.runpytest(*args, "--hermetic-no-code-exec")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_text.documented*", "*PolicyViolation*compile*"])
+    result = pytester.runpytest(*args, "--hermetic-no-code-exec", "--hermetic-scope=test")
+    result.assert_outcomes(errors=1, failed=1)
+    result.stdout.fnmatch_lines(["*Error evaluating 'skipif' condition*"])
+
+
+WHOLE_RUN = """
+import dataclasses
+import pytest
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+def test_assert_rewriting():
+    with pytest.raises(AssertionError, match="assert 1 == 2"):
+        assert Point(1).x == 2
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_parametrized(n):
+    assert n in (1, 2)
+
+def test_evaluates_a_string():
+    eval("1")
+"""
+
+
+def test_a_whole_pytest_run_under_the_hermetic_command(tmp_path: Path) -> None:
+    (tmp_path / "test_whole.py").write_text(WHOLE_RUN)
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    env = environ(HERMETIC_CACHE_DIR=str(tmp_path / "cache"))
+    pytest_run = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    pytest_run += ["-k", "rewriting or parametrized or string", "test_whole.py"]
+    command = [sys.executable, "-m", "hermetic", "--no-code-exec", "--", *pytest_run]
+    proc = run(command, tmp_path, env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # pytest's "tests failed"
+    assert "1 failed, 3 passed" in proc.stdout, proc.stdout
+    assert "FAILED test_whole.py::test_evaluates_a_string - hermetic.errors.PolicyViolati" in (
+        proc.stdout  # (pytest cuts the line to the terminal's width)
+    )

@@ -164,6 +164,19 @@ outcome("ast.parse", lambda: type(ast.parse("x + 1").body[0]).__name__)
 def ast_only():
     return type(compile("x", "f", "eval", ast.PyCF_ONLY_AST)).__name__
 outcome("compile to an AST only", ast_only)
+outcome("inspect.signature with sys.maxsize", lambda: str(inspect.signature(list.index)))
+def synchronized():
+    import ctypes
+    import multiprocessing.sharedctypes
+    class Pair(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_int), ("b", ctypes.c_int)]
+    shared = multiprocessing.sharedctypes.synchronized(Pair(1, 2))
+    return [shared.a, shared.b]
+outcome("sharedctypes.synchronized", synchronized)
+def plural():
+    import gettext
+    return [gettext.c2py("n != 1")(n) for n in (0, 1, 2)]
+outcome("gettext plural forms", plural)
 outcome("multiprocessing.managers", lambda: __import__("multiprocessing.managers").__name__)
 if hasattr(inspect, "get_annotations"):
     def annotated(x: "int") -> "str":

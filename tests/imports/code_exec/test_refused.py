@@ -192,3 +192,26 @@ def test_exec_with_a_closure_is_refused(guarded: Guarded, mode: str) -> None:
     assert hits(check(guarded(mode, {}, source))) == ["exec with a closure"]
     run = check(guarded(mode, BLOCK, source))
     assert (run.status("closure"), hits(run)) == ("blocked", [])
+
+
+TRUSTED_RUNNERS = {
+    "timeit with a string": ["timeit"],
+    "timeit with a callable": ["timeit"],
+    "doctest": ["doctest"],
+    "bdb (pdb's engine)": ["bdb"],
+    "cProfile.runctx": ["cProfile"],
+    "code.InteractiveInterpreter": ["code", "codeop"],
+    "logging.config.fileConfig": ["logging.config"],
+    "site.addsitedir (.pth import line)": ["site"],
+}
+
+
+def test_a_runner_that_executes_what_it_is_given_can_be_trusted_by_name(
+    guarded: Guarded, mode: str, tmp_path: Path
+) -> None:
+    write_targets(tmp_path)
+    allowed = sorted({m for modules in TRUSTED_RUNNERS.values() for m in modules})
+    run = check(guarded(mode, {**BLOCK, "allow_code_exec_from": allowed}, surfaces_body()))
+    assert set(TRUSTED_RUNNERS) <= set(hits(run))
+    assert {label for label in TRUSTED_RUNNERS if run.status(label) != "ok"} == set()
+    assert run.status("eval") == "blocked"  # the program itself is still refused
