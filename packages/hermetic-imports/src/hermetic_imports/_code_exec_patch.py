@@ -116,7 +116,7 @@ _TABLE = (
     ("runpy", "run_module", VIA, [("multiprocessing.spawn", "_fixup_main_from_name")]),
     ("multiprocessing.spawn", "_fixup_main_from_path", ANY, ()),
     ("multiprocessing.spawn", "_fixup_main_from_name", ANY, ()),
-    # -- the standard library's code generators (text they build from validated names)
+    # -- the standard library's code generators (text they build from what they are given)
     ("collections", "namedtuple", ANY, ()),
     ("dataclasses", "_create_fn", ANY, ()),  # 3.9-3.12
     ("dataclasses", "add_fns_to_class", ANY, ()),  # 3.13
