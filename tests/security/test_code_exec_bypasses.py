@@ -60,7 +60,7 @@ def hits(run: GuardedRun) -> list[str]:
 def blocked(guarded: Guarded, mode: str, code: str, label: str = "x", **kw: Any) -> GuardedRun:
     """``code`` runs without the guard; under it ``label`` is refused and nothing ran."""
     assert hits(run_case(guarded, mode, {}, code, **kw)) == [label]
-    run = run_case(guarded, mode, kw.pop("policy", BLOCK), code, **kw)
+    run = run_case(guarded, mode, BLOCK, code, **kw)
     assert hits(run) == [], run.stdout
     assert (run.status(label), run.guard(label)) == ("blocked", "code_exec"), run.outcomes
     return run
@@ -205,6 +205,25 @@ def test_a_fresh_copy_of_runpy(guarded: Guarded, mode: str, tmp_path: Path) -> N
     attempt("x", lambda: fresh.run_path("target.py", init_globals={"HITS": HITS}))
     """
     blocked(guarded, mode, code)
+
+
+@pytest.mark.bypass(
+    "code_exec",
+    "a module claiming the name of a trusted one",
+    verdict="blocked",
+    layer="patch+audit",
+)
+def test_a_module_claiming_a_trusted_name(guarded: Guarded, mode: str) -> None:
+    code = """
+    def _create_fn(text, run=exec):
+        run(text)
+    __name__ = "dataclasses"  # while the calls are made, this module claims the name
+    attempt("x", lambda: _create_fn("HITS.append('x')"))
+    attempt("original", lambda: _create_fn("HITS.append('x')", original("exec")))
+    __name__ = "__main__"
+    """
+    run = blocked(guarded, mode, code)
+    assert run.status("original") == "blocked"
 
 
 @pytest.mark.bypass(

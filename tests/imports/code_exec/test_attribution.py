@@ -110,13 +110,12 @@ SPOOFS = """
 import importlib.util, os, sys
 sys.path.insert(0, "spoof")
 
-__name__ = "dataclasses"  # this module now claims to be the standard library's
-
 def _create_fn(text):
     exec(text)
 
-__name__ = "__main__"
+__name__ = "dataclasses"  # while the call is made, this module claims the name
 attempt("spoofed module name", lambda: _create_fn("HITS.append('spoofed module name')"))
+__name__ = "__main__"
 
 # a file named dataclasses.py outside the standard library, loaded as "dataclasses"
 path = os.path.join("spoof", "dataclasses.py")
