@@ -68,8 +68,8 @@ FIRST_PARTY: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     (
         "hermetic-imports",
         "code_exec",
-        ("block_code_exec", "no_code_exec"),
-        ("--no-code-exec",),
+        ("block_code_exec", "no_code_exec", "allow_code_exec_from"),
+        ("--no-code-exec", "--allow-code-exec-from"),
     ),
     (
         "hermetic-imports",
