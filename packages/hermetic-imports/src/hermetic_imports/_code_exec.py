@@ -47,7 +47,7 @@ code_exec_guard = define_guard(
             flags=["--allow-code-exec-from"],
             metavar="MODULE",
             help="Trust eval/exec/compile called by MODULE or its submodules, a library that "
-            "generates code on purpose such as attrs (repeatable).",
+            "generates code on purpose such as attrs.",
             merge=INTERSECTION,
             normalize=normalize_modules,
         ),
