@@ -27,6 +27,9 @@ from hermetic_testsupport.wheels import Wheelhouse, session_wheelhouse
 PROBE = Path(__file__).with_name("probe.py")
 GUARD_DISTRIBUTIONS = ("hermetic-net", "hermetic-fs", "hermetic-proc", "hermetic-imports")
 DEMO = "hermetic-demo-guard"
+#: hermetic-cli beside one guard distribution. hermetic-net is left out: tests/cli's
+#: ``netonly_env`` is that layout, and tests/cli/test_listing.py and test_refusals.py check it.
+CLI_WITH = ("hermetic-fs", "hermetic-proc", "hermetic-imports")
 
 #: Guard names each first-party distribution registers.
 GUARDS_OF: dict[str, tuple[str, ...]] = {
@@ -181,7 +184,7 @@ def browser(tmp_path: Path) -> dict[str, str]:
 #: The environments of the packaging tests, made together (see ``envs``).
 LAYOUTS: dict[str, tuple[str, ...]] = {
     **{dist: (dist,) for dist in GUARD_DISTRIBUTIONS},
-    **{f"cli+{dist}": ("hermetic-cli", dist) for dist in GUARD_DISTRIBUTIONS},
+    **{f"cli+{dist}": ("hermetic-cli", dist) for dist in CLI_WITH},
     "seal+demo": ("hermetic-seal", DEMO),
     # changed by test_uninstall only, which is why nothing else may use it
     "uninstall": ("hermetic-cli", "hermetic-net", "hermetic-fs", DEMO),
@@ -209,6 +212,7 @@ def envs(house: Wheelhouse, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 __all__ = [
     "CASES",
+    "CLI_WITH",
     "DEMO",
     "FLAGS",
     "GUARDS_OF",
