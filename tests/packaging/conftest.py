@@ -165,6 +165,14 @@ class Venv:
         return report
 
 
+def assert_blocked_for_real(outcome: dict[str, Any], case: dict[str, Any]) -> None:
+    """A probe's outcome of ``case``: done without the guard, refused by it, not done."""
+    assert outcome["plain"] == ["ok"], outcome
+    assert outcome["did"], outcome
+    assert outcome["guarded"][:2] == ["blocked", case["guard"]], outcome
+    assert outcome["undone"], outcome
+
+
 def case_spec(names: Sequence[str], tmp_path: Path, address: Sequence[Any]) -> dict[str, Any]:
     """A probe spec with the cases of the distributions ``names``."""
     return {
@@ -220,6 +228,7 @@ __all__ = [
     "LAYOUTS",
     "SWITCHES",
     "Venv",
+    "assert_blocked_for_real",
     "browser",
     "case_spec",
 ]

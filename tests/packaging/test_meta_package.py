@@ -14,9 +14,18 @@ from pathlib import Path
 import pytest
 
 from hermetic.registry import FIRST_PARTY
+from hermetic_cli import EXIT_VIOLATION
 from hermetic_testsupport.servers import TCPCounter
 
-from .conftest import CASES, DEMO, GUARD_DISTRIBUTIONS, Venv, browser, case_spec
+from .conftest import (
+    CASES,
+    DEMO,
+    GUARD_DISTRIBUTIONS,
+    Venv,
+    assert_blocked_for_real,
+    browser,
+    case_spec,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +76,7 @@ def test_the_third_party_guard_shows_up_everywhere(
         assert marker.read_text() == URL
         marker.unlink()
         blocked = env.hermetic("--no-webbrowser", "--", *target, extra=fake)
-        assert blocked.returncode == 97, blocked.stderr
+        assert blocked.returncode == EXIT_VIOLATION, blocked.stderr
         assert blocked.stderr == f"hermetic: blocked webbrowser: open {URL}\n"
         assert not marker.exists()
 
@@ -92,10 +101,7 @@ def test_the_third_party_guard_shows_up_everywhere(
     assert bare["hermetic_importable"] is False
     for name in names:
         case = CASES[name]
-        outcome = report["cases"][case["label"]]
-        assert outcome["plain"] == ["ok"] and outcome["did"], outcome
-        assert outcome["guarded"][:2] == ["blocked", case["guard"]], outcome
-        assert outcome["undone"], outcome
+        assert_blocked_for_real(report["cases"][case["label"]], case)
         assert bare[case["label"]]["guarded"][:2] == ["blocked", case["guard"]], bare
         assert bare[case["label"]]["undone"], bare
     assert hits == 1  # only the plain connection reached the server

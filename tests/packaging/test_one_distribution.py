@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from hermetic_cli import EXIT_USAGE, EXIT_VIOLATION
 from hermetic_testsupport.servers import TCPCounter
 
 from .conftest import (
@@ -24,20 +25,11 @@ from .conftest import (
     GUARDS_OF,
     SWITCHES,
     Venv,
+    assert_blocked_for_real,
     case_spec,
 )
 
 pytestmark = pytest.mark.slow
-
-EXIT_USAGE = 2
-EXIT_VIOLATION = 97
-
-
-def _assert_blocked_for_real(outcome: dict[str, Any], case: dict[str, Any]) -> None:
-    assert outcome["plain"] == ["ok"], outcome  # without the guard the action works...
-    assert outcome["did"], outcome
-    assert outcome["guarded"][:2] == ["blocked", case["guard"]], outcome  # ...with it, not
-    assert outcome["undone"], outcome
 
 
 @pytest.mark.parametrize("dist", GUARD_DISTRIBUTIONS)
@@ -55,7 +47,7 @@ def test_a_guard_distribution_alone(
     assert report["version"] == version
     assert (report["guards"], report["failures"]) == (sorted(GUARDS_OF[dist]), [])
     case = CASES[dist]
-    _assert_blocked_for_real(report["cases"][case["label"]], case)
+    assert_blocked_for_real(report["cases"][case["label"]], case)
     if dist == "hermetic-net":
         assert hits == 1  # the plain connection only
     for option, _value, owner in others:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from hermetic_cli import EXIT_USAGE, EXIT_VIOLATION
 from hermetic_testsupport.wheels import Wheelhouse
 
-from .conftest import CASES, DEMO, Venv, browser, case_spec
+from .conftest import CASES, DEMO, Venv, assert_blocked_for_real, browser, case_spec
 
 pytestmark = pytest.mark.slow
 
@@ -40,11 +41,7 @@ def test_uninstalling_one_guard_distribution(
     report = env.probe(spec, extra=fake)
     assert report["failures"] == []
     for name in ("hermetic-fs", DEMO):
-        case = CASES[name]
-        outcome = report["cases"][case["label"]]
-        assert outcome["plain"] == ["ok"] and outcome["did"], outcome
-        assert outcome["guarded"][:2] == ["blocked", case["guard"]], outcome
-        assert outcome["undone"], outcome
+        assert_blocked_for_real(report["cases"][CASES[name]["label"]], CASES[name])
     kind, message, named = report["refused"]["block_network"]
     assert (kind, named) == ("GuardNotInstalled", "hermetic-net")
     assert "block_network requires hermetic-net: pip install hermetic-net" in message
@@ -52,9 +49,9 @@ def test_uninstalling_one_guard_distribution(
     marker = tmp_path / "marker"
     write = f"open({str(marker)!r}, 'w').close()"
     proc = env.hermetic("--no-network", "--", "python", "-c", write)
-    assert proc.returncode == 2
+    assert proc.returncode == EXIT_USAGE
     assert "--no-network requires hermetic-net: pip install hermetic-net" in proc.stderr
     proc = env.hermetic("--fs-readonly", "--no-webbrowser", "--", "python", "-c", write)
-    assert proc.returncode == 97, proc.stderr
+    assert proc.returncode == EXIT_VIOLATION, proc.stderr
     assert proc.stderr.startswith("hermetic: blocked filesystem: ")
     assert not marker.exists()
