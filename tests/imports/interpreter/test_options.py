@@ -61,8 +61,8 @@ def test_the_alias_and_bad_values() -> None:
     assert merged.guard_options()["interpreter"] == {"block_interpreter_mutation": True}
 
 
-#: The index of an entry that occurs once in this process's sys.path: dropping one of two copies of an
-#: entry (pytest-xdist workers start with the rootdir twice) changes nothing, so it passes.
+#: The index of an entry that occurs once in this process's sys.path: dropping one of two
+#: copies of an entry (xdist workers start with the rootdir twice) changes nothing, so passes.
 UNIQUE = min(
     (i for i, entry in enumerate(sys.path) if sys.path.count(entry) == 1),
     key=lambda i: len(sys.path[i]),  # the shortest: messages shorten long paths
