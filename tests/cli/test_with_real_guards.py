@@ -129,6 +129,33 @@ def test_profile_block_all(
     assert marker.exists()
 
 
+@pytest.mark.parametrize("kind", ["in-process", "bootstrap"])
+def test_flags_given_with_a_profile_refine_it(
+    hermetic_env: Env, run: Runner, guard_cache: Path, tmp_path: Path, kind: str
+) -> None:
+    hermetic_env.require(guard_cache, "network", "filesystem")
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (tmp_path / "w.py").write_text(
+        "import sys\nfor d in sys.argv[1:]:\n    open(d + '/f', 'w').write('x')\n"
+    )
+    target = ["w.py"] if kind == "in-process" else ["python", "w.py"]
+    flags = ["--profile", "fs-readonly", "--allow-write", str(out)]
+    allowed = run(hermetic_env, *flags, "--", *target, str(out))
+    assert allowed.returncode == 0, allowed.stderr
+    assert (out / "f").read_text() == "x"
+    refused = run(hermetic_env, *flags, "--", *target, str(elsewhere))
+    assert refused.returncode == EXIT_VIOLATION, refused.stderr
+    assert not (elsewhere / "f").exists()
+    with http_counter() as server:
+        fetch = ["python", "-c", FETCH, _url(server)]
+        profile = ["--profile", "net-hermetic", "--allow-domain", "192.0.2.1"]
+        proc = run(hermetic_env, *profile, "--", *fetch)  # loopback still allowed
+        assert proc.returncode == 0, proc.stderr
+        assert len(server.hits) == 1
+
+
 def test_deny_import_of_a_module_hermetic_imported_goes_through_the_bootstrap(
     hermetic_env: Env, run: Runner, guard_cache: Path, tmp_path: Path
 ) -> None:

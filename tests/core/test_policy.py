@@ -138,6 +138,29 @@ def test_apply_profile_merges_stricter(monkeypatch: pytest.MonkeyPatch) -> None:
     assert both.allow_alpha == ("b",)
 
 
+def test_options_given_with_a_profile_refine_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hermetic import hermetic_blocker
+
+    monkeypatch.setitem(
+        PROFILES, "alpha-strict", GuardConfig._unchecked(block_alpha=True, alpha_strict=True)
+    )
+    # One declaration: an allow-list given next to a profile allows what it names (a
+    # stricter-wins merge would intersect it with the profile's empty list: nothing).
+    cfg = hermetic_blocker(profile="alpha-strict", allow_alpha=["A"]).config
+    assert cfg.block_alpha and cfg.alpha_strict and cfg.allow_alpha == ("a",)
+    assert cfg.guard_options()["alpha"]["allow_alpha"] == ("a",)
+    # A value the profile sets is replaced by the explicit one...
+    assert hermetic_blocker(profile="alpha-strict", alpha_strict=False).config.alpha_strict is False
+    # ...but a switch that blocks cannot be switched off by the options beside it.
+    assert hermetic_blocker(profile="alpha-strict", block_alpha=False).config.block_alpha is True
+    assert hermetic_blocker(profile="alpha-strict", trace=True).config.trace is True
+    # Stacking separate policies still intersects: the stricter wins.
+    stacked = hermetic_blocker(profile="alpha-strict").config | BlockConfig(
+        block_alpha=True, allow_alpha=["a"]
+    )
+    assert stacked.allow_alpha == ()
+
+
 def test_guard_config_reads_seed_aliases() -> None:
     cfg = GuardConfig(no_alpha=True)
     assert cfg.no_alpha is True

@@ -113,13 +113,17 @@ def test_positional_profile():
     with pytest.raises(PolicyViolation):
         socket.getaddrinfo("example.com", 443)
 
-@pytest.mark.hermetic(profile="net-hermetic", block_network=True)
+@pytest.mark.hermetic(profile="net-hermetic", allow_localhost=False)
 def test_keyword_profile_and_options():
-    assert not reach()
+    assert not reach()  # the options given with a profile refine it
+
+@pytest.mark.hermetic(profile="net-hermetic", block_network=True)
+def test_an_option_the_profile_implies():
+    assert reach()
 """,
     )
-    pytester.runpytest("-p", "no:socket").assert_outcomes(passed=2)
-    assert counter.wait_for(1) == 1
+    pytester.runpytest("-p", "no:socket").assert_outcomes(passed=3)
+    assert counter.wait_for(2) == 2
 
 
 def test_hermetic_off_opts_a_test_out_of_the_suite_policy(

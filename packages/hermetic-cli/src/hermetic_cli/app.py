@@ -136,7 +136,10 @@ def _config(request: Request) -> BlockConfig:
     from hermetic.profiles import apply_profiles
 
     try:
-        return apply_profiles(BlockConfig(**request.policy()), request.profiles)
+        # The flags refine the profiles given with them (one declaration, see overlay).
+        return apply_profiles(BlockConfig(), request.profiles).overlay(
+            BlockConfig(**request.policy())
+        )
     except PolicyError as exc:
         raise CLIError(str(exc)) from None
 

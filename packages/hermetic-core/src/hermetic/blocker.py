@@ -124,11 +124,15 @@ def hermetic_blocker(
 ) -> HermeticBlocker:
     """Build a blocker for a policy; enter it with ``with`` or use it as a decorator.
 
-    Three forms, which may be combined (they merge, stricter wins)::
+    Three forms, which may be combined::
 
         hermetic_blocker(block_network=True, allow_localhost=True)   # keywords
         hermetic_blocker(BlockConfig(block_subprocess=True))         # a config
         hermetic_blocker(profile="net-hermetic")                     # a named profile
+
+    A config and profiles merge, stricter wins; keyword options then refine that policy
+    (:meth:`BlockConfig.overlay`): ``hermetic_blocker(profile="net-hermetic",
+    allow_domains=["api.example.com"])`` allows loopback and that domain.
 
     Options are those the installed guards declare (and their aliases, such as
     ``no_network``), plus ``trace`` and ``sealed``.
@@ -145,11 +149,11 @@ def hermetic_blocker(
         raise TypeError(
             f"hermetic_blocker() takes a BlockConfig positionally, not {type(config).__name__}"
         )
-    if options:
-        cfg = cfg | BlockConfig(**options)
     names = [profile] if isinstance(profile, str) else list(profile or ())
     for name in names:
         cfg = apply_profile(cfg, name)
+    if options:
+        cfg = cfg.overlay(BlockConfig(**options))
     return HermeticBlocker(cfg)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from hermetic.contract import Guard, Option
+from hermetic.contract import OR, Guard, Option
 from hermetic.errors import PolicyError
 from hermetic.registry import CORE_OPTIONS, FIRST_PARTY, registry
 
@@ -155,6 +155,29 @@ class BlockConfig:
         for key in (*a, *b):  # options of guards that are not installed (unchecked configs)
             if key not in handled:
                 out[key] = b.get(key, a.get(key))
+        return type(self)._from_values(out)
+
+    def overlay(self, explicit: BlockConfig) -> BlockConfig:
+        """This policy refined by the options of ``explicit``, given in the same declaration.
+
+        How options given next to profiles combine with them (``hermetic --profile
+        net-hermetic --allow-domain api.example.com``, ``hermetic_blocker(profile=...,
+        allow_write=[...])``): a switch that blocks stays on if either has it on; every
+        other option ``explicit`` sets replaces this policy's value, so an allow-list given
+        with a profile allows what it names. Stacking *separate* policies (nested blockers,
+        a pytest marker over the suite policy) uses :meth:`merged_with` instead, where
+        stricter always wins.
+        """
+        out = dict(self._values)
+        reg = registry()
+        for key, value in explicit._values.items():
+            if key in _CORE:
+                out[key] = bool(out.get(key) or value)
+                continue
+            found = reg.options.get(key)
+            if found is not None and found[1].merge == OR and key in out:
+                value = bool(out[key] or value)
+            out[key] = value
         return type(self)._from_values(out)
 
     def __or__(self, other: BlockConfig) -> BlockConfig:
