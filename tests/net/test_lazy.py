@@ -115,7 +115,7 @@ def run_served(
     return run, counts
 
 
-def settle(servers: dict[str, TCPCounter], timeout: float = 0.3) -> dict[str, int]:
+def settle(servers: dict[str, TCPCounter], timeout: float = 0.15) -> dict[str, int]:
     """Each server's count, once every one has seen a connection or ``timeout`` passed.
 
     The servers wait together, so a run whose connections were all refused costs one
