@@ -13,6 +13,7 @@ monkey-patches. Guards reach all of it through a :class:`GuardRuntime` handle.
 
 from __future__ import annotations
 
+import _frozen_importlib
 import _thread
 import os
 import sys
@@ -364,6 +365,107 @@ class Runtime:
         # Foreign code patched over us; our replacement stays in its chain but passes through.
 
 
+class _ImportWatch:
+    """A ``sys.meta_path`` entry that runs a callback each time one module is executed.
+
+    It asks the finders after it for that module's spec and wraps the spec's loader, so
+    the callback runs right after the module's body, before the import returns (and before
+    any other thread can get the module from the import system). Other names cost one
+    comparison.
+    """
+
+    __slots__ = ("callback", "live", "lock", "name")
+
+    def __init__(self, name: str, callback: Callable[[Any], object]) -> None:
+        self.name = name
+        self.callback = callback
+        self.live = True
+        # Held while the callback runs: stop() waits for a callback under way in another
+        # thread, so the patches it makes are undone with the layer, never left behind.
+        self.lock = _thread.RLock()
+
+    def __repr__(self) -> str:
+        return f"<hermetic import watch for {self.name!r}>"
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        """The spec the finders after this one find for ``name``, with a watched loader."""
+        if name != self.name or not self.live:
+            return None
+        spec: Any = None
+        after = False
+        for finder in list(sys.meta_path):
+            if not after:
+                after = finder is self
+                continue
+            find = getattr(finder, "find_spec", None)
+            if find is not None:
+                spec = find(name, path, target)
+            elif _find_spec_legacy is not None:  # Python < 3.12: find_module() only
+                spec = _find_spec_legacy(finder, name, path)
+            if spec is not None:
+                break
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec  # nothing to execute, or a legacy loader: left unwatched
+        if type(loader) is _WatchedLoader and loader.watch is self:
+            return spec  # a finder after this one asked the whole meta path again
+        spec.loader = _WatchedLoader(loader, self)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        """Nothing is cached here (``importlib.invalidate_caches`` calls this)."""
+
+    def fire(self, module: Any) -> None:
+        with self.lock:
+            if self.live:
+                self.callback(module)
+
+    def stop(self) -> None:
+        """Run the callback never again, and leave ``sys.meta_path``."""
+        with self.lock:
+            self.live = False
+        try:
+            sys.meta_path.remove(self)
+        except Exception:
+            pass  # already gone, or refused by a frozen import list: it stays, inert
+
+
+_find_spec_legacy = getattr(_frozen_importlib, "_find_spec_legacy", None)
+
+
+class _WatchedLoader:
+    """A module's loader, followed by an :class:`_ImportWatch`'s callback."""
+
+    __slots__ = ("loader", "watch")
+
+    def __init__(self, loader: Any, watch: _ImportWatch) -> None:
+        self.loader = loader
+        self.watch = watch
+
+    def __getattr__(self, attr: str) -> Any:
+        # get_code, get_source, get_resource_reader...: the real loader answers
+        if attr in _WatchedLoader.__slots__ or attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self.loader, attr)
+
+    def create_module(self, spec: Any) -> Any:
+        create = getattr(self.loader, "create_module", None)
+        return None if create is None else create(spec)
+
+    def exec_module(self, module: Any) -> None:
+        loader = self.loader
+        try:
+            loader.exec_module(module)
+        finally:
+            # The module keeps the loader it would have had: nothing of hermetic stays in it.
+            spec = module.__dict__.get("__spec__")
+            if getattr(spec, "loader", None) is self:
+                spec.loader = loader
+            if module.__dict__.get("__loader__") is self:
+                module.__loader__ = loader
+        self.watch.fire(module)
+
+
 class GuardRuntime:
     """The ``runtime`` a guard's ``install(options, runtime)`` receives.
 
@@ -378,6 +480,7 @@ class GuardRuntime:
         self._core = core
         self._records: list[_Patch] = []
         self._subscriptions: list[tuple[str, AuditHandler]] = []
+        self._watches: list[_ImportWatch] = []
 
     @property
     def trace(self) -> bool:
@@ -461,16 +564,47 @@ class GuardRuntime:
         self._core.subscribe(event, handler)
         self._subscriptions.append((event, handler))
 
+    def when_imported(self, name: str, callback: Callable[[Any], object]) -> None:
+        """Call ``callback(module)`` once module ``name`` is imported: now, or when it is.
+
+        For patching a module the guard must not import itself, so that a program that
+        never uses it does not pay for its import. If ``name`` is in ``sys.modules`` (once
+        another thread has finished importing it), the callback runs at once. Otherwise a
+        finder first on ``sys.meta_path`` runs it each time the import system executes the
+        module (its first import, ``importlib.reload``, an import after it was dropped from
+        ``sys.modules``), right after the module's body, before the import returns; an
+        exception from the callback fails that import. What the callback patches through
+        this handle belongs to this layer and is undone with it; :meth:`undo` takes the
+        finder off ``sys.meta_path``. Until the module is imported, audit handlers are what
+        enforces.
+        """
+        module = sys.modules.get(name)
+        if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
+            manager = getattr(_frozen_importlib, "_ModuleLockManager", None)
+            # The module's import lock: a thread importing it now finishes first (the module
+            # is then in sys.modules), and one starting later finds the watch in place.
+            with manager(name) if manager is not None else _thread.allocate_lock():
+                module = sys.modules.get(name)
+                if module is None:
+                    watch = _ImportWatch(name, callback)
+                    sys.meta_path.insert(0, watch)
+                    self._watches.append(watch)
+                    return
+        callback(module)
+
     def undo(self) -> None:
         """Remove every patch and audit handler of this layer (a no-op once sealed)."""
         if self._core.sealed:
             return
+        for watch in self._watches:
+            watch.stop()  # first: a callback under way ends, and its patches are undone below
         for record in reversed(self._records):
             self._core.unpatch(record)
         for event, handler in self._subscriptions:
             self._core.unsubscribe(event, handler)
         self._records = []
         self._subscriptions = []
+        self._watches = []
 
 
 RUNTIME = Runtime(hardened=True)

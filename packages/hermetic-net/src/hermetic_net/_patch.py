@@ -17,6 +17,12 @@ foreign interpreter. ``install(options, runtime)`` builds two layers, both fed b
   from asking DNS about the name. ``socket.getfqdn`` answers without a lookup when the
   lookup is not allowed, which is its documented answer when a lookup fails.
 
+The guard does not import ``socket`` (with ``selectors`` and ``enum`` that is most of the
+bootstrap's start-up cost): the patches are made when the program first imports it, through
+``runtime.when_imported``, and everything here reads ``_socket``, which is cheap. Until then
+the audit layer alone enforces: the only way to a socket meanwhile is ``_socket`` itself,
+which it covers as it always did.
+
 What no layer sees is documented in docs/guards/network.md: traffic on a socket that was
 already connected (``send``, ``recv``), and sockets opened by C code that does not go
 through Python's ``socket`` module.
@@ -25,7 +31,6 @@ through Python's ``socket`` module.
 from __future__ import annotations
 
 import _socket
-import socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,9 +40,9 @@ if TYPE_CHECKING:
     Key = tuple[int, int]  # (4 or 6, the address as an int): see ip_key()
     Network = tuple[int, int, int]  # (4 or 6, network prefix as an int, prefix length)
 
-AF_INET = socket.AF_INET
-AF_INET6 = socket.AF_INET6
-AF_UNIX = getattr(socket, "AF_UNIX", -2)
+AF_INET: int = _socket.AF_INET
+AF_INET6: int = _socket.AF_INET6
+AF_UNIX: int = getattr(_socket, "AF_UNIX", -2)
 # -1: ``_socket.socket()`` with no arguments (AF_INET) or adopting an fd (``fileno=``);
 # what such a socket may do is decided when it connects, binds or sends.
 CREATABLE = frozenset((AF_INET, AF_INET6, AF_UNIX, -1))
@@ -45,8 +50,8 @@ _INET = (AF_INET, AF_INET6)
 
 # The C-level attribute: an int, without the enum conversion of the Python property.
 _family_of: Callable[[Any], int] = _socket.socket.__dict__["family"].__get__
-_inet_pton = socket.inet_pton
-_inet_aton = socket.inet_aton
+_inet_pton = _socket.inet_pton
+_inet_aton = _socket.inet_aton
 
 #: Names that mean this machine (answered from /etc/hosts by the system resolver).
 LOOPBACK_NAMES = frozenset(["localhost"])
@@ -220,11 +225,18 @@ def show_unix(address: Any) -> str:
 
 
 def family_name(family: int) -> str:
-    """``AF_PACKET`` for 17, or the number when the platform has no name for it."""
-    try:
-        return socket.AddressFamily(family).name
-    except ValueError:
-        return str(family)
+    """``AF_PACKET`` for 17, or the number when the platform has no name for it.
+
+    The name ``socket.AddressFamily(family).name`` gives, read from ``_socket`` the way
+    that enum is built (of several names for one number, the first in sorted order), so
+    a message never imports ``socket``.
+    """
+    names = [
+        name
+        for name, value in vars(_socket).items()
+        if name.startswith("AF_") and name.isupper() and value == family
+    ]
+    return min(names) if names else str(family)
 
 
 def allow_hint(text: str) -> str:
@@ -485,8 +497,6 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         ("sendto", before_sendto),
         ("sendmsg", before_sendmsg),
     )
-    for method, check in checks:
-        runtime.check_before(socket.socket, method, check)
 
     def getaddrinfo(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         kind = check_resolve(args[0] if args else kwargs.get("host"))
@@ -509,15 +519,24 @@ def install(options: dict[str, Any], runtime: Any) -> None:
             rules.remember(found[2])
         return found
 
-    def getfqdn(original: Callable[..., Any], name: Any = "") -> Any:
-        target = name.strip() if isinstance(name, str) else name
-        if not target or target in ("0.0.0.0", "::"):
-            target = socket.gethostname()
-        if reverse_allowed(target):
-            return original(name)
-        return target  # what getfqdn answers when the lookup fails, without asking anyone
+    def patch_socket(module: Any) -> None:
+        # Run once the program imports socket (at once if it has); again for a module
+        # executed anew (importlib.reload, a fresh copy) while socket was not imported
+        # before this layer: see GuardRuntime.when_imported.
+        for method, check in checks:
+            runtime.check_before(module.socket, method, check)
 
-    runtime.wrap(socket, "getaddrinfo", getaddrinfo)
-    runtime.wrap(socket, "gethostbyname", gethostbyname)
-    runtime.wrap(socket, "gethostbyname_ex", gethostbyname_ex)
-    runtime.wrap(socket, "getfqdn", getfqdn)
+        def getfqdn(original: Callable[..., Any], name: Any = "") -> Any:
+            target = name.strip() if isinstance(name, str) else name
+            if not target or target in ("0.0.0.0", "::"):
+                target = module.gethostname()
+            if reverse_allowed(target):
+                return original(name)
+            return target  # what getfqdn answers when the lookup fails, without asking
+
+        runtime.wrap(module, "getaddrinfo", getaddrinfo)
+        runtime.wrap(module, "gethostbyname", gethostbyname)
+        runtime.wrap(module, "gethostbyname_ex", gethostbyname_ex)
+        runtime.wrap(module, "getfqdn", getfqdn)
+
+    runtime.when_imported("socket", patch_socket)
