@@ -8,7 +8,14 @@ argv[1] is a JSON object: ``{"configs": {name: {"policy": {...}, "kind": ...}},
 from __future__ import annotations
 
 import json
+
+# Guards patch some modules only once they are imported (socket for the network guard,
+# threading for the interpreter guard): a program that uses them has imported them, so the
+# worker does too, and each blocker pair installs and removes those patches.
+import socket  # noqa: F401
+import subprocess  # noqa: F401
 import sys
+import threading  # noqa: F401
 import time
 from contextlib import nullcontext
 from typing import Any, Callable
