@@ -4,7 +4,9 @@ Every change to the stack (a blocker entered or exited, ``install_all``, ``unins
 recomputes the effective policy and reconciles the installed guards with it: a guard whose
 options changed gets its new layer installed *before* the old one is removed, so there is
 no moment without a guard. Once the runtime is sealed nothing is removed any more: entries
-stay on the stack and new layers are added on top, so a policy can only get stricter.
+stay on the stack and new layers are added on top, so a policy can only get stricter. The
+common cases, a policy entered while nothing is installed (its plan known from an earlier
+entry) and the only policy left, take short paths to the same result.
 """
 
 from __future__ import annotations
