@@ -98,6 +98,61 @@ def test_same_blocker_entered_twice() -> None:
     assert not alpha_blocked()
 
 
+def test_entering_the_same_blocker_again_and_again_leaves_nothing_behind() -> None:
+    # The second and later entries take the short paths (a known plan, spare patch layers).
+    from hermetic._runtime import RUNTIME
+
+    before = dict(vars(colorsys))
+    blocker = hermetic_blocker(block_alpha=True, block_beta=True)
+    for _ in range(3):
+        with blocker:
+            assert alpha_blocked()
+            with pytest.raises(PolicyViolation):
+                colorsys.hsv_to_rgb(0.5, 0, 0)
+            with pytest.raises(PolicyViolation):
+                fakeguard_patch.audit("beta", "from C")
+            assert sorted(installed()) == ["alpha", "beta"]
+        assert dict(vars(colorsys)) == before
+        assert all(vars(colorsys)[name] is value for name, value in before.items())
+        assert installed() == {} and active_policy() == BlockConfig()
+        assert not {"hermetic.test.alpha", "hermetic.test.beta"} & set(RUNTIME.subscribed_events())
+        fakeguard_patch.audit("beta", "from C")  # allowed again
+
+
+def test_a_policy_without_guards_switches_trace_on_and_off() -> None:
+    from hermetic._runtime import RUNTIME
+
+    blocker = hermetic_blocker(trace=True)
+    for _ in range(2):
+        with blocker:
+            assert RUNTIME.trace and installed() == {}
+        assert not RUNTIME.trace
+
+
+def test_a_guard_failing_on_a_later_entry_rolls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = dict(vars(colorsys))
+    blocker = hermetic_blocker(block_alpha=True, block_beta=True)
+    with blocker:
+        pass
+    real = fakeguard_patch.install
+
+    def flaky(options: dict[str, Any], runtime: Any) -> None:
+        real(options, runtime)  # patches first, then fails: the handle must undo it
+        if runtime.name == "beta":
+            raise RuntimeError("cannot patch the target API")
+
+    monkeypatch.setattr(fakeguard_patch, "install", flaky)
+    with pytest.raises(HermeticError, match="guard 'beta' could not be installed"), blocker:
+        pass  # pragma: no cover - never entered
+    assert installed() == {} and active_policy() == BlockConfig()
+    assert all(vars(colorsys)[name] is value for name, value in before.items())
+    assert not alpha_blocked()
+    monkeypatch.setattr(fakeguard_patch, "install", real)
+    with blocker:
+        assert alpha_blocked()
+    assert not alpha_blocked()
+
+
 def test_the_audit_layer_catches_what_the_patch_cannot() -> None:
     with hermetic_blocker(block_alpha=True), pytest.raises(PolicyViolation):
         fakeguard_patch.audit("alpha", "from C")

@@ -262,3 +262,147 @@ def test_violation_kinds_work_in_the_bootstrap_copy_too() -> None:
         text=True,
     )
     assert proc.stdout.strip() == "ok PolicyViolation sitecustomize", proc.stderr
+
+
+# -- spare layers: a layer removed from the top of its attribute is reused -----------------
+
+
+def test_a_layer_removed_from_the_top_is_reused_with_the_new_check() -> None:
+    runtime = fresh()
+    before = dict(vars(colorsys))
+    original = colorsys.rgb_to_hsv
+    first = GuardRuntime(runtime, "first")
+    first.check_before(colorsys, "rgb_to_hsv", deny_if(0.25, first))
+    replacement = colorsys.rgb_to_hsv
+    first.undo()
+    assert colorsys.rgb_to_hsv is original and dict(vars(colorsys)) == before
+    assert replacement(0.25, 0, 0) == original(0.25, 0, 0)  # a captured layer passes through
+    second = GuardRuntime(runtime, "second")
+    second.check_before(colorsys, "rgb_to_hsv", deny_if(0.5, second))
+    try:
+        assert colorsys.rgb_to_hsv is replacement  # the same function, the new guard's check
+        assert colorsys.rgb_to_hsv.__name__ == "rgb_to_hsv"
+        assert colorsys.rgb_to_hsv(0.25, 0, 0) == original(0.25, 0, 0)
+        with pytest.raises(PolicyViolation, match="second"):
+            colorsys.rgb_to_hsv(0.5, 0, 0)
+    finally:
+        second.undo()
+    assert colorsys.rgb_to_hsv is original and dict(vars(colorsys)) == before
+
+
+def test_check_before_and_wrap_layers_are_not_reused_for_each_other() -> None:
+    runtime = fresh()
+    original = vars(Target)["method"]
+    checked = GuardRuntime(runtime, "checked")
+    checked.check_before(Target, "method", deny_if(1, checked))
+    checked.undo()
+    wrapped = GuardRuntime(runtime, "wrapped")
+    wrapped.wrap(Target, "method", lambda previous, self, x: previous(self, x) + 1)
+    try:
+        assert Target().method(1) == 3  # a wrapper, not a check
+    finally:
+        wrapped.undo()
+    assert vars(Target)["method"] is original
+
+
+def test_a_spare_layer_is_not_reused_once_the_attribute_changed() -> None:
+    runtime = fresh()
+    original = colorsys.rgb_to_hsv
+    first = GuardRuntime(runtime, "first")
+    first.check_before(colorsys, "rgb_to_hsv", deny_if(0.25, first))
+    replacement = colorsys.rgb_to_hsv
+    first.undo()
+
+    def foreign(r: float, g: float, b: float) -> tuple[float, float, float]:
+        return (-1.0, -1.0, -1.0)
+
+    colorsys.rgb_to_hsv = foreign
+    try:
+        second = GuardRuntime(runtime, "second")
+        second.check_before(colorsys, "rgb_to_hsv", deny_if(0.5, second))
+        assert colorsys.rgb_to_hsv is not replacement
+        assert colorsys.rgb_to_hsv.__qualname__ == foreign.__qualname__
+        assert colorsys.rgb_to_hsv(0.25, 0, 0) == (-1.0, -1.0, -1.0)  # delegates to foreign
+        with pytest.raises(PolicyViolation, match="second"):
+            colorsys.rgb_to_hsv(0.5, 0, 0)
+        second.undo()
+        assert colorsys.rgb_to_hsv is foreign
+    finally:
+        colorsys.rgb_to_hsv = original
+
+
+def test_a_captured_layer_put_back_by_foreign_code_is_wrapped_not_reused() -> None:
+    runtime = fresh()
+    original = colorsys.rgb_to_hsv
+    first = GuardRuntime(runtime, "first")
+    first.check_before(colorsys, "rgb_to_hsv", deny_if(0.25, first))
+    captured = colorsys.rgb_to_hsv
+    first.undo()
+    colorsys.rgb_to_hsv = captured  # foreign code restores what it saw under the guard
+    try:
+        second = GuardRuntime(runtime, "second")
+        second.check_before(colorsys, "rgb_to_hsv", deny_if(0.5, second))
+        assert colorsys.rgb_to_hsv is not captured
+        # No loop through the old layer: it passes through to the original.
+        assert colorsys.rgb_to_hsv(0.25, 0, 0) == original(0.25, 0, 0)
+        with pytest.raises(PolicyViolation, match="second"):
+            colorsys.rgb_to_hsv(0.5, 0, 0)
+        second.undo()
+        assert colorsys.rgb_to_hsv is captured
+    finally:
+        colorsys.rgb_to_hsv = original
+
+
+def test_layers_over_one_attribute_keep_working_when_reused_after_a_splice() -> None:
+    runtime = fresh()
+    original = vars(Target)["method"]
+    for _ in range(3):  # the later rounds reuse the layers the earlier ones left as spares
+        low, high = GuardRuntime(runtime, "low"), GuardRuntime(runtime, "high")
+        low.check_before(Target, "method", deny_if(1, low))
+        high.check_before(Target, "method", deny_if(2, high))
+        with pytest.raises(PolicyViolation, match="low"):
+            Target().method(1)
+        with pytest.raises(PolicyViolation, match="high"):
+            Target().method(2)
+        low.undo()
+        assert Target().method(1) == 2
+        high.undo()
+        assert vars(Target)["method"] is original
+        assert Target().method(2) == 4
+
+
+def test_a_reused_layer_sleeps_while_the_runtime_is_suspended() -> None:
+    runtime = fresh()
+    first = GuardRuntime(runtime, "first")
+    first.check_before(Target, "method", deny_if(3, first))
+    first.undo()
+    assert runtime.suspend()
+    second = GuardRuntime(runtime, "second")
+    second.check_before(Target, "method", deny_if(3, second))
+    try:
+        assert Target().method(3) == 6
+        runtime.resume()
+        with pytest.raises(PolicyViolation):
+            Target().method(3)
+    finally:
+        runtime.resume()
+        second.undo()
+
+
+def test_an_owner_that_cannot_be_hashed_is_patched_and_restored() -> None:
+    class Unhashable(type):
+        __hash__ = None  # type: ignore[assignment]
+
+    class Owner(metaclass=Unhashable):
+        def method(self, x: int) -> int:
+            return x + 1
+
+    runtime = fresh()
+    original = vars(Owner)["method"]
+    for _ in range(2):
+        handle = GuardRuntime(runtime, "g")
+        handle.check_before(Owner, "method", deny_if(5, handle))
+        with pytest.raises(PolicyViolation):
+            Owner().method(5)
+        handle.undo()
+        assert vars(Owner)["method"] is original

@@ -4,7 +4,9 @@ Every change to the stack (a blocker entered or exited, ``install_all``, ``unins
 recomputes the effective policy and reconciles the installed guards with it: a guard whose
 options changed gets its new layer installed *before* the old one is removed, so there is
 no moment without a guard. Once the runtime is sealed nothing is removed any more: entries
-stay on the stack and new layers are added on top, so a policy can only get stricter.
+stay on the stack and new layers are added on top, so a policy can only get stricter. The
+common cases, a policy entered while nothing is installed (its plan known from an earlier
+entry) and the only policy left, take short paths to the same result.
 """
 
 from __future__ import annotations
@@ -38,14 +40,22 @@ class Entry:
 
 
 class _Layer:
-    __slots__ = ("guard", "handle", "options", "parkable")
+    __slots__ = ("_parkable", "guard", "handle", "options")
 
     def __init__(self, guard: Guard, options: dict[str, Any], handle: GuardRuntime) -> None:
         self.guard = guard
         self.options = options
         self.handle = handle
-        # A guard with an uninstall hook of its own keeps state the runtime cannot suspend.
-        self.parkable = getattr(guard._module(), "uninstall", None) is None
+        self._parkable: bool | None = None
+
+    @property
+    def parkable(self) -> bool:
+        """Whether this layer can be parked (worked out when first asked: only parking does)."""
+        if self._parkable is None:
+            # A guard with an uninstall hook of its own keeps state the runtime cannot
+            # suspend.
+            self._parkable = getattr(self.guard._module(), "uninstall", None) is None
+        return self._parkable
 
 
 class Activation:
@@ -152,7 +162,11 @@ class Activation:
                 return entry
             self._entries.append(entry)
             try:
-                self._reconcile()
+                fresh = self._fresh_plan(config)
+                if fresh is None:
+                    self._reconcile()
+                else:
+                    self._install_fresh(fresh)
             except BaseException:
                 self._entries.remove(entry)
                 try:
@@ -183,8 +197,55 @@ class Activation:
                 self._resume = (entry.config, applied)
                 self._applied = None
                 return
+            if not self._keep and len(self._entries) == 1:
+                # Leaving the only policy: every layer goes, nothing is left to reconcile.
+                self._entries.clear()
+                self._applied = self._resume = None
+                RUNTIME.trace = False
+                for name in list(self._layers):
+                    for old in self._layers.pop(name):
+                        old.guard.uninstall(old.handle)
+                return
             self._entries.remove(entry)
             self._reconcile()
+
+    def _fresh_plan(self, config: BlockConfig) -> Plan | None:
+        """The plan of a stack that is just ``config`` over nothing installed, if known.
+
+        That is the common case (a blocker entered while no other one is active): its
+        layers are installed without comparing them with any; None sends the caller to
+        :meth:`_reconcile`.
+        """
+        if len(self._entries) != 1 or self._layers or self._parked is not None:
+            return None
+        if self._plans_for is not registry() or RUNTIME.sealed:
+            return None
+        return self._plans.get((config,))
+
+    def _install_fresh(self, plan: Plan) -> None:
+        # What _reconcile does for a known plan when nothing is installed, without the
+        # comparisons; its error handling is push's.
+        _effective, desired, trace, seal = plan
+        self._applied = plan
+        self._resume = None
+        RUNTIME.trace = trace
+        guards = registry().guards
+        for name, options in desired.items():
+            self._layers[name] = [self._install(guards[name], name, options)]
+        if seal:
+            RUNTIME.seal()
+
+    def _install(self, guard: Guard, name: str, options: dict[str, Any]) -> _Layer:
+        handle = GuardRuntime(RUNTIME, name)
+        try:
+            guard.install(options, handle)
+        except Exception as exc:
+            handle.undo()
+            raise HermeticError(
+                f"guard {name!r} could not be installed: {type(exc).__name__}: {exc} "
+                f"(reinstall {guard.distribution or 'the distribution that provides it'})"
+            ) from exc
+        return _Layer(guard, options, handle)
 
     def clear(self) -> None:
         """Deactivate everything (a no-op in a sealed process)."""
@@ -223,21 +284,12 @@ class Activation:
             layers = self._layers.get(name, [])
             if layers and layers[-1].options == options:
                 continue
-            guard = guards[name]
-            handle = GuardRuntime(RUNTIME, name)
-            try:
-                guard.install(options, handle)
-            except Exception as exc:
-                handle.undo()
-                raise HermeticError(
-                    f"guard {name!r} could not be installed: {type(exc).__name__}: {exc} "
-                    f"(reinstall {guard.distribution or 'the distribution that provides it'})"
-                ) from exc
+            layer = self._install(guards[name], name, options)
             if not RUNTIME.sealed:
                 for old in layers:
                     old.guard.uninstall(old.handle)
                 layers = []
-            self._layers[name] = [*layers, _Layer(guard, options, handle)]
+            self._layers[name] = [*layers, layer]
         if RUNTIME.sealed:
             return
         if not desired and self._keep and self._layers and RUNTIME.suspend():

@@ -55,20 +55,38 @@ class _Patch:
     """One layer of one patched attribute.
 
     ``previous`` is what the replacement delegates to; it is looked up at call time so a
-    layer underneath can be removed (spliced out) while this one stays in place.
+    layer underneath can be removed (spliced out) while this one stays in place. ``hook``
+    is the guard's check (or wrapper) that the replacement calls, read at call time too:
+    a layer removed from the top of its attribute is kept as a spare, and the next layer
+    of the same kind over the same original reuses it, replacement function and all, with
+    the new guard's hook (see :meth:`Runtime._reuse`).
     """
 
-    __slots__ = ("attr", "had", "live", "owner", "previous", "raw", "replacement", "unbound")
+    __slots__ = (
+        "attr",
+        "had",
+        "hook",
+        "key",
+        "live",
+        "owner",
+        "previous",
+        "raw",
+        "replacement",
+        "unbound",
+    )
 
-    def __init__(self, owner: Any, attr: str) -> None:
+    def __init__(self, owner: Any, attr: str, key: Any, hook: Any, live: bool) -> None:
         namespace = vars(owner)
         self.owner = owner
         self.attr = attr
-        self.had = attr in namespace
-        self.raw = namespace.get(attr)
+        raw = namespace.get(attr, _ABSENT)
+        self.had = raw is not _ABSENT
+        self.raw = None if raw is _ABSENT else raw
         self.previous: Any = getattr(owner, attr)
         self.replacement: Any = None
-        self.live = True
+        self.live = live
+        self.hook = hook
+        self.key = key  # where a spare of this layer is kept; None: never reused
         # A callable without __get__ kept on a class (os.open on Python 3.9's
         # pathlib._NormalAccessor) is not bound to the instance it is called through;
         # the replacement, a function, is. Passing a call through, leave the instance out.
@@ -79,6 +97,9 @@ class _Patch:
         if self.unbound and args:
             args = args[1:]
         return self.previous(*args, **kwargs)
+
+
+_ABSENT: Any = object()
 
 
 def _reduce_as_policy_violation(self: PolicyViolation) -> tuple[Any, ...]:
@@ -113,7 +134,13 @@ class Runtime:
         self._handlers: dict[str, tuple[AuditHandler, ...]] = {}
         self._hook_live = False
         self._seal_hook: Callable[[], None] | None = None
-        self._patches: list[_Patch] = []
+        # Every layer in place, in the order it was made (a dict: removing the top layer,
+        # the common case, needs no scan of the others).
+        self._patches: dict[_Patch, None] = {}
+        # Layers removed from the top of their attribute, by (owner, attr, kind): entering
+        # the same blocker again patches the same originals, and putting a spare back costs
+        # a setattr where a new layer builds a function and copies the original's identity.
+        self._spare: dict[tuple[Any, str, str], _Patch] = {}
         self._suspended = False
         self._observers: tuple[Callable[[PolicyViolation], object], ...] = ()
         self._kinds: dict[type[BaseException], type[PolicyViolation]] = {}
@@ -307,20 +334,34 @@ class Runtime:
 
     def subscribe(self, event: str, handler: AuditHandler) -> None:
         """Call ``handler(event, args)`` for every audit ``event`` from now on."""
-        self._ensure_hook()
-        self._handlers[event] = (*self._handlers.get(event, ()), handler)
+        if not self._hook_live:
+            self._ensure_hook()
+        handlers = self._handlers
+        handlers[event] = (*handlers.get(event, ()), handler)
         if self._sealed and self._hardened:
             sys.audit(SUBSCRIBE_EVENT, event, handler)
 
     def unsubscribe(self, event: str, handler: AuditHandler) -> None:
         """Stop dispatching ``event`` to ``handler`` (a no-op once sealed)."""
-        if self._sealed:
-            return
-        remaining = tuple(h for h in self._handlers.get(event, ()) if h is not handler)
-        if remaining:
-            self._handlers[event] = remaining
-        else:
-            self._handlers.pop(event, None)
+        if not self._sealed:
+            self._unsubscribe(((event, handler),))
+
+    def _unsubscribe(self, subscriptions: Sequence[tuple[str, AuditHandler]]) -> None:
+        # The caller checked the seal. The table is changed in place, one event at a time:
+        # until the hook is sealed, it reads this very dict.
+        table = self._handlers
+        for event, handler in subscriptions:
+            found = table.get(event)
+            if found is None:
+                continue
+            if len(found) == 1 and found[0] is handler:
+                del table[event]  # the common case: the only handler of its event
+                continue
+            remaining = tuple(h for h in found if h is not handler)
+            if remaining:
+                table[event] = remaining
+            else:
+                del table[event]
 
     @property
     def hook_live(self) -> bool:
@@ -332,37 +373,80 @@ class Runtime:
         return tuple(self._handlers)
 
     # -- patch layer --------------------------------------------------------------------
-    def patch(self, owner: Any, attr: str, build: Callable[[_Patch], Any]) -> _Patch:
-        """Replace ``owner.attr`` with ``build(record)``; undo with :meth:`unpatch`."""
-        record = _Patch(owner, attr)
-        record.live = not self._suspended
-        replacement = build(record)
+    def _layer(self, owner: Any, attr: str, key: Any = None, hook: Any = None) -> _Patch:
+        """A new layer over ``owner.attr``, not yet in place (see :meth:`_put`)."""
+        return _Patch(owner, attr, key, hook, not self._suspended)
+
+    def _put(self, record: _Patch, replacement: Any) -> None:
+        """Put ``replacement``, made for ``record``, in place of the attribute."""
         _copy_identity(replacement, record.previous)
         record.replacement = replacement
-        setattr(owner, attr, replacement)
-        self._patches.append(record)
+        setattr(record.owner, record.attr, replacement)
+        self._patches[record] = None
+
+    def _reuse(self, key: tuple[Any, str, str], hook: Any) -> _Patch | None:
+        """Put back the spare layer kept for ``key`` with a new ``hook``, if it still fits.
+
+        It fits when the attribute still resolves to what the spare wraps (then the
+        replacement's name, binding and identity are right as they are). Returns None when
+        there is no spare or it no longer fits: the caller makes a new layer.
+        """
+        try:
+            record = self._spare.pop(key, None)
+        except TypeError:  # an owner that cannot be hashed: it never has a spare
+            return None
+        if record is None or record.owner is not key[0]:
+            return None
+        owner, attr = key[0], key[1]
+        raw = vars(owner).get(attr, _ABSENT)
+        if getattr(owner, attr) is not record.previous:
+            return None  # changed underneath since (a reload, a foreign patch): start afresh
+        record.had = raw is not _ABSENT
+        record.raw = None if raw is _ABSENT else raw
+        record.hook = hook
+        record.live = not self._suspended
+        setattr(owner, attr, record.replacement)
+        self._patches[record] = None
+        return record
+
+    def patch(self, owner: Any, attr: str, build: Callable[[_Patch], Any]) -> _Patch:
+        """Replace ``owner.attr`` with ``build(record)``; undo with :meth:`unpatch`."""
+        record = self._layer(owner, attr)
+        self._put(record, build(record))
         return record
 
     def unpatch(self, record: _Patch) -> None:
         """Remove one patch layer, wherever it sits in the chain (a no-op once sealed)."""
-        if self._sealed or record not in self._patches:
-            return
-        record.live = False
-        self._patches.remove(record)
-        owner, attr = record.owner, record.attr
-        if vars(owner).get(attr) is record.replacement:
-            if record.had:
-                setattr(owner, attr, record.raw)
-            else:
-                delattr(owner, attr)
-            return
-        for above in self._patches:
-            if above.owner is owner and above.attr == attr and above.raw is record.replacement:
-                # Splice this layer out: the one above now delegates to what we wrapped.
-                above.had, above.raw, above.previous = record.had, record.raw, record.previous
-                above.unbound = record.unbound
-                return
-        # Foreign code patched over us; our replacement stays in its chain but passes through.
+        if not self._sealed:
+            self._unpatch((record,))
+
+    def _unpatch(self, records: Sequence[_Patch]) -> None:
+        # The caller checked the seal. Records in the order they are removed.
+        patches = self._patches
+        for record in records:
+            if patches.pop(record, _ABSENT) is _ABSENT:
+                continue  # removed already
+            record.live = False
+            owner, attr = record.owner, record.attr
+            if vars(owner).get(attr) is record.replacement:
+                if record.had:
+                    setattr(owner, attr, record.raw)
+                else:
+                    delattr(owner, attr)
+                if record.key is not None:
+                    try:
+                        self._spare[record.key] = record
+                    except TypeError:  # an owner that cannot be hashed: no spare
+                        pass
+                continue
+            for above in patches:
+                if above.owner is owner and above.attr == attr and above.raw is record.replacement:
+                    # Splice this layer out: the one above now delegates to what we wrapped.
+                    above.had, above.raw, above.previous = record.had, record.raw, record.previous
+                    above.unbound = record.unbound
+                    break
+            # Otherwise foreign code patched over us: our replacement stays in its chain but
+            # passes through.
 
 
 class _ImportWatch:
@@ -526,17 +610,19 @@ class GuardRuntime:
         ``check`` raises (usually through :meth:`deny`) to refuse the call; otherwise the
         original runs with the same arguments. For methods, ``args[0]`` is ``self``.
         """
+        key = (owner, attr, "check_before")
+        record = self._core._reuse(key, check)
+        if record is None:
+            record = self._core._layer(owner, attr, key, check)
 
-        def build(record: _Patch) -> Any:
             def hermetic_guarded(*args: Any, **kwargs: Any) -> Any:
                 if record.live:
-                    check(*args, **kwargs)
+                    record.hook(*args, **kwargs)
                     return record.previous(*args, **kwargs)
                 return record.passthrough(args, kwargs)
 
-            return hermetic_guarded
-
-        self._records.append(self._core.patch(owner, attr, build))
+            self._core._put(record, hermetic_guarded)
+        self._records.append(record)
 
     def wrap(self, owner: Any, attr: str, around: Callable[..., Any]) -> None:
         """Patch ``owner.attr`` with ``around(original, *args, **kwargs)``.
@@ -544,16 +630,18 @@ class GuardRuntime:
         For guards that change behaviour rather than only refusing (for example answering
         a lookup as absent). ``original`` is the callable this layer wraps.
         """
+        key = (owner, attr, "wrap")
+        record = self._core._reuse(key, around)
+        if record is None:
+            record = self._core._layer(owner, attr, key, around)
 
-        def build(record: _Patch) -> Any:
             def hermetic_wrapped(*args: Any, **kwargs: Any) -> Any:
                 if record.live:
-                    return around(record.previous, *args, **kwargs)
+                    return record.hook(record.previous, *args, **kwargs)
                 return record.passthrough(args, kwargs)
 
-            return hermetic_wrapped
-
-        self._records.append(self._core.patch(owner, attr, build))
+            self._core._put(record, hermetic_wrapped)
+        self._records.append(record)
 
     def on_audit(self, event: str, handler: AuditHandler) -> None:
         """Subscribe ``handler(event, args)`` to a PEP 578 audit event.
@@ -594,14 +682,13 @@ class GuardRuntime:
 
     def undo(self) -> None:
         """Remove every patch and audit handler of this layer (a no-op once sealed)."""
-        if self._core.sealed:
+        core = self._core
+        if core._sealed:
             return
         for watch in self._watches:
             watch.stop()  # first: a callback under way ends, and its patches are undone below
-        for record in reversed(self._records):
-            self._core.unpatch(record)
-        for event, handler in self._subscriptions:
-            self._core.unsubscribe(event, handler)
+        core._unpatch(self._records[::-1])
+        core._unsubscribe(self._subscriptions)
         self._records = []
         self._subscriptions = []
         self._watches = []

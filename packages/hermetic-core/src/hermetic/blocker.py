@@ -46,7 +46,14 @@ class HermeticBlocker:
 
     def __enter__(self) -> HermeticBlocker:
         """Activate the policy."""
-        self._tokens().append(ACTIVATION.push(self.config))
+        entry = ACTIVATION.push(self.config)
+        # The entries this thread pushed, innermost last: the blocker may be entered again
+        # (nested, or in another thread) before it is left.
+        try:
+            tokens: list[Entry] = self._local.tokens
+        except AttributeError:
+            tokens = self._local.tokens = []
+        tokens.append(entry)
         return self
 
     def __exit__(
@@ -56,7 +63,7 @@ class HermeticBlocker:
         tb: TracebackType | None,
     ) -> None:
         """Restore the policy that was active before; never suppresses the exception."""
-        tokens = self._tokens()
+        tokens: list[Entry] | None = getattr(self._local, "tokens", None)
         if tokens:
             ACTIVATION.pop(tokens.pop())
 

@@ -63,20 +63,27 @@ def is_module_name(name: Any) -> bool:
     return type(name) is str and all(part.isidentifier() for part in name.split("."))
 
 
+_NATIVE_DIRS: list[frozenset[str]] = []
+
+
 def stdlib_native_dirs() -> frozenset[str]:
     """The real paths of the directories holding the standard library's C extensions.
 
     ``lib-dynload`` next to the standard library and under ``sys.base_exec_prefix`` (they
-    differ when the pure and the platform-specific parts are installed apart).
+    differ when the pure and the platform-specific parts are installed apart). Resolved
+    once per process, at the first install that needs them (two ``realpath`` calls are
+    most of an install's cost): a link changed later moves nothing into the trusted set.
     """
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    stdlib = getattr(sys, "_stdlib_dir", None) or os.path.dirname(os.__file__)
-    platlib = getattr(sys, "platlibdir", "lib")
-    candidates = (
-        os.path.join(stdlib, "lib-dynload"),
-        os.path.join(sys.base_exec_prefix, platlib, version, "lib-dynload"),
-    )
-    return frozenset(os.path.realpath(c) for c in candidates)
+    if not _NATIVE_DIRS:
+        version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        stdlib = getattr(sys, "_stdlib_dir", None) or os.path.dirname(os.__file__)
+        platlib = getattr(sys, "platlibdir", "lib")
+        candidates = (
+            os.path.join(stdlib, "lib-dynload"),
+            os.path.join(sys.base_exec_prefix, platlib, version, "lib-dynload"),
+        )
+        _NATIVE_DIRS.append(frozenset(os.path.realpath(c) for c in candidates))
+    return _NATIVE_DIRS[0]
 
 
 def loaded_extensions() -> tuple[str, ...]:

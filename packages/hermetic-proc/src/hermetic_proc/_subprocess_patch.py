@@ -240,7 +240,6 @@ class Commands:
         self.runtime = runtime
         self.entries = tuple(options.get("allow_commands") or ())
         self.allowed = frozenset(r for r in map(resolve_entry, self.entries) if r)
-        self.shell = os.path.realpath(SHELL)
         # A refused exec in any other process ends it (see refuse). The pid tells a fork
         # child apart with no at-fork hook (those cannot be unregistered, and a fork made
         # behind the guard's back, such as the raw system call, runs none of them).
@@ -305,7 +304,9 @@ class Commands:
         same = bool(found) and runnable and os.path.realpath(found or "") == real
         entry = name if same else os.path.abspath(path)
         advice = f"use --allow-command {quote(entry)} or allow_commands=[{entry!r}]"
-        if name in SHELLS or real == self.shell:
+        # The shell is resolved here, for a message, not at install (its realpath is most
+        # of an install's cost).
+        if name in SHELLS or real == os.path.realpath(SHELL):
             advice += "; allowing a shell allows every command it runs"
         return advice
 
