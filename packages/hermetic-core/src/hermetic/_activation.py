@@ -230,6 +230,7 @@ class Activation:
         self._resume = None
         RUNTIME.trace = trace
         guards = registry().guards
+        _load(guards, desired)
         for name, options in desired.items():
             self._layers[name] = [self._install(guards[name], name, options)]
         if seal:
@@ -241,10 +242,7 @@ class Activation:
             guard.install(options, handle)
         except Exception as exc:
             handle.undo()
-            raise HermeticError(
-                f"guard {name!r} could not be installed: {type(exc).__name__}: {exc} "
-                f"(reinstall {guard.distribution or 'the distribution that provides it'})"
-            ) from exc
+            raise _not_installed(guard, name, exc) from exc
         return _Layer(guard, options, handle)
 
     def clear(self) -> None:
@@ -280,6 +278,7 @@ class Activation:
             RUNTIME.resume()
         RUNTIME.trace = trace
         guards = registry().guards
+        _load(guards, desired)
         for name, options in desired.items():
             layers = self._layers.get(name, [])
             if layers and layers[-1].options == options:
@@ -307,6 +306,27 @@ class Activation:
                 old.guard.uninstall(old.handle)
         if seal:
             RUNTIME.seal()
+
+
+def _load(guards: dict[str, Guard], desired: dict[str, dict[str, Any]]) -> None:
+    """Import the patch module of every guard in ``desired`` before any is installed.
+
+    The bootstrap does the same: a guard already installed (code_exec, imports, the
+    filesystem) must never refuse the loading of another one.
+    """
+    for name in desired:
+        guard = guards[name]
+        try:
+            guard._module()
+        except Exception as exc:
+            raise _not_installed(guard, name, exc) from exc
+
+
+def _not_installed(guard: Guard, name: str, exc: Exception) -> HermeticError:
+    return HermeticError(
+        f"guard {name!r} could not be installed: {type(exc).__name__}: {exc} "
+        f"(reinstall {guard.distribution or 'the distribution that provides it'})"
+    )
 
 
 ACTIVATION = Activation()

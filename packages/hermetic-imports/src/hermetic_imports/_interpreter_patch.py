@@ -116,7 +116,8 @@ MUTATORS = (
     "__init__",
 )
 
-_CodeType = type(compile("", "", "exec"))
+# Not type(compile(...)): this module may be imported while the code_exec guard is installed.
+_CodeType = type(site.makepath.__code__)
 
 #: Where the code of ``site``'s functions says it comes from ("<frozen site>" on 3.11+), and
 #: the file a fresh copy would be compiled from.
