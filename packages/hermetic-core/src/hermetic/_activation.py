@@ -54,7 +54,7 @@ class _Layer:
         if self._parkable is None:
             # A guard with an uninstall hook of its own keeps state the runtime cannot
             # suspend.
-            self._parkable = getattr(self.guard._module(), "uninstall", None) is None
+            self._parkable = not self.guard.has_own_uninstall()
         return self._parkable
 
 

@@ -227,6 +227,7 @@ class Guard:
         self.version: str | None = None
         self._source: str | None = None
         self._patch: Any = None
+        self._own_uninstall: Any = None  # the patch module's uninstall(runtime), if any
         names = [o.name for o in self.options] + [a for o in self.options for a in o.aliases]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -274,8 +275,16 @@ class Guard:
         if self._patch is None:
             import importlib
 
-            self._patch = importlib.import_module(self.patch_module)
+            module = importlib.import_module(self.patch_module)
+            # Looked up once: a miss raised (and dropped) an AttributeError on every exit.
+            self._own_uninstall = getattr(module, "uninstall", None)
+            self._patch = module
         return self._patch
+
+    def has_own_uninstall(self) -> bool:
+        """Whether the patch module keeps state of its own, undone by its ``uninstall``."""
+        self._module()
+        return self._own_uninstall is not None
 
     def install(self, options: Mapping[str, Any], runtime: GuardRuntime) -> None:
         """Install one layer of this guard with ``options`` (every option of the guard)."""
@@ -285,7 +294,8 @@ class Guard:
         """Remove the layer installed with ``runtime`` (a no-op in a sealed process)."""
         if runtime.sealed:
             return
-        hook = getattr(self._module(), "uninstall", None)
+        self._module()
+        hook = self._own_uninstall
         if hook is not None:
             hook(runtime)
         runtime.undo()
