@@ -32,6 +32,8 @@ that calls the real builtins must carry no compiler flags of its own (see
 
 import __future__
 
+import _frozen_importlib
+import _frozen_importlib_external
 import _thread
 import builtins
 import os
@@ -48,7 +50,8 @@ _getframe = sys._getframe
 # The builtins themselves: this module runs before its first layer is installed.
 _compile = compile
 _BUILTINS = {"exec": exec, "compile": compile}
-_CodeType = type(_compile("", "", "exec"))
+# Not compile(): a code-exec guard already installed (the bootstrap's) would refuse it here.
+_CodeType = type((lambda: None).__code__)
 
 #: The import system's modules and the builtins they call by name. They get the builtins
 #: themselves as module globals (which come before builtins in a name lookup), so a module
@@ -137,6 +140,24 @@ _TABLE = (
     ("_pytest.assertion.rewrite", "exec_module", ANY, ()),
     ("_pytest.mark.expression", "compile", ANY, ()),
     ("_pytest.mark.expression", "evaluate", ANY, ()),
+)
+
+
+def _code(owner: "Any", *path: str) -> "Any":
+    """The code object of function ``owner.<path>`` (``None`` if there is none)."""
+    for attr in path:
+        owner = getattr(owner, attr, None)
+    code = getattr(owner, "__code__", None)
+    return code if isinstance(code, _CodeType) else None
+
+
+#: The import system compiling or running a module: ``_call_with_frames_removed`` called by
+#: these loader functions (the RULES say the same; these are checked first, by identity of
+#: code and globals, which a program cannot forge the way it can forge a ``__name__``).
+RELAY = _code(_frozen_importlib, "_call_with_frames_removed")
+RELAYED_BY = (
+    _code(_frozen_importlib_external, "_LoaderBasics", "exec_module"),
+    _code(_frozen_importlib_external, "SourceLoader", "source_to_code"),
 )
 
 
@@ -291,6 +312,16 @@ class Rules:
         return entry, current
 
 
+class _Expected(_thread._local):
+    """Per thread: the audit events an allowed call of the patches is about to raise.
+
+    ``None`` is a class attribute: reading it in a thread that has set nothing yet raises
+    no ``AttributeError`` inside (``getattr`` with a default would, on every event).
+    """
+
+    expect: "Optional[tuple[str, ...]]" = None
+
+
 def _locals_of(frame: "FrameType") -> "Any":
     # What exec/eval take by default: on 3.13 a function's locals are a snapshot dict,
     # never the write-through proxy frame.f_locals returns.
@@ -323,7 +354,7 @@ def install(options: "dict[str, Any]", runtime: "Any") -> None:
     deny: Callable[..., NoReturn] = runtime.deny
     # The events an allowed call of the patches is about to raise: the audit layer lets
     # exactly those through (the patch decided, on arguments the events do not carry).
-    state = _thread._local()
+    state = _Expected()
     rules.transparent.append(globals())
     outside = rules.outside
 
@@ -351,22 +382,36 @@ def install(options: "dict[str, Any]", runtime: "Any") -> None:
         where = f"{site.f_code.co_filename}:{site.f_lineno}"
         deny(f"{what} in {where}", target, reason=REASON, hint=hint_for(frame))
 
+    boot_globals = vars(_frozen_importlib)
+    external_globals = vars(_frozen_importlib_external)
+    relay = RELAY
+    exec_module, source_to_code = RELAYED_BY
+
     def on_event(event: str, args: "tuple[Any, ...]") -> None:
-        expected = getattr(state, "expect", None)
+        expected = state.expect
         if expected is not None:
             if expected[0] == event:
                 state.expect = expected[1:] or None
                 return
             state.expect = None
         try:
-            frame = outside(_getframe(2))  # 0: this handler, 1: the runtime's hook
+            frame = _getframe(2)  # 0: this handler, 1: the runtime's hook
         except ValueError:
             return  # no Python frame: the interpreter itself runs __main__
-        if frame is None or rules.trusted(frame):
+        # The common case first, each import's module body (RULES say the same, slower):
+        # _call_with_frames_removed called by the loader that compiles or runs it.
+        if frame.f_globals is boot_globals and frame.f_code is relay:
+            back = frame.f_back
+            if back is not None and back.f_globals is external_globals:
+                code = back.f_code
+                if code is exec_module or code is source_to_code:
+                    return
+        caller = outside(frame)
+        if caller is None or rules.trusted(caller):
             return
         if event == "compile":
-            refuse(f"compile of {excerpt(args[0] if args else None)}", frame)
-        refuse(f"exec of {excerpt(args[0] if args else None)}", frame)
+            refuse(f"compile of {excerpt(args[0] if args else None)}", caller)
+        refuse(f"exec of {excerpt(args[0] if args else None)}", caller)
 
     runtime.on_audit("compile", on_event)
     runtime.on_audit("exec", on_event)
