@@ -242,6 +242,20 @@ class Rules:
         #: Namespaces whose frames call the builtins on someone else's behalf (this
         #: module's, the runtime's patch wrappers): passed over, never judged.
         self.transparent: list[Any] = []
+        #: (module name, file of a function's code) -> file_matches() for the rules: the
+        #: same few functions of RULES ask again and again (a dataclass asks six times).
+        self._matches: dict[tuple[str, str], bool] = {}
+
+    def comes_from(self, name: str, filename: str) -> bool:
+        """``file_matches`` of a RULES module, checked against the standard library's files."""
+        key = (name, filename)
+        found = self._matches.get(key)
+        if found is None:
+            found = file_matches(name, filename, None if name in THIRD_PARTY else self.stdlib)
+            if len(self._matches) > 1024:
+                self._matches.clear()
+            self._matches[key] = found
+        return found
 
     def outside(self, frame: "Optional[FrameType]") -> "Optional[FrameType]":
         """``frame``, or the first frame below it that is not a transparent one."""
@@ -275,8 +289,7 @@ class Rules:
             if functions is None:
                 return self.allowed_module(name, frame)
             rule = functions.get(code.co_name)
-            stdlib = None if name in THIRD_PARTY else self.stdlib
-            if rule is None or not file_matches(name, code.co_filename, stdlib):
+            if rule is None or not self.comes_from(name, code.co_filename):
                 return self.allowed_module(name, frame)
             kind, callers = rule
             if kind is ANY:
