@@ -301,6 +301,14 @@ class Finder:
         """Nothing is cached here (``importlib.invalidate_caches`` calls this)."""
 
 
+def _position(item: Any, items: list[Any]) -> int:
+    """Where ``item`` itself (not an equal one) is in ``items``; -1 if it is not."""
+    for index, other in enumerate(items):
+        if other is item:
+            return index
+    return -1
+
+
 def source_instead(spec: Any) -> Any:
     """A spec for the Python source shipped next to a compiled module, or ``None``.
 
@@ -428,8 +436,9 @@ def install(options: dict[str, Any], runtime: Any) -> None:
         # Find what the rest of the import system would load, to swap a compiled module
         # that may not load for the Python source shipped next to it.
         meta_path = list(sys.meta_path)
-        here = next((i for i, other in enumerate(meta_path) if other is finder), None)
-        if here is None:
+        # first: where it is put, and where it normally stays
+        here = 0 if meta_path and meta_path[0] is finder else _position(finder, meta_path)
+        if here < 0:
             return None
         for other in meta_path[here + 1 :]:
             find = getattr(other, "find_spec", None)
