@@ -15,8 +15,9 @@ object made for that install:
 * audit handlers, which outlive the patches: ``import`` (uncached imports through the
   interpreter, and every C extension about to be loaded, by ``_imp`` too), ``exec`` of
   module code (a denied module's file run under any name: ``spec_from_file_location``,
-  ``runpy.run_path``), and, under ``block_native``, ``ctypes.dlopen`` and ``ctypes.dlsym``
-  (shared libraries and their symbols) and SQLite's extension loading.
+  ``runpy.run_path``; ``os.symlink`` and ``os.rename`` only empty its caches of real
+  paths), and, under ``block_native``, ``ctypes.dlopen`` and ``ctypes.dlsym`` (shared
+  libraries and their symbols) and SQLite's extension loading.
 
 Refusals are ``PolicyViolation`` instances that are also the exception the operation raises
 when the thing does not exist (``ModuleNotFoundError`` for imports, ``OSError`` for shared
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import _frozen_importlib as _bootstrap
 import _frozen_importlib_external as _external
+import _thread
 import builtins
 import os
 import sys
@@ -203,11 +205,17 @@ class PathNames:
         self._prefixes: tuple[str, ...] = ()
         self._dirs: dict[str, str] = {}
         self.clean: set[str] = set()
+        # Counts forget() calls: what was worked out while one happened (in another
+        # thread) is not remembered. The lock is held only to compare and store.
+        self._generation = 0
+        self._lock = _thread.allocate_lock()
 
     def forget(self) -> None:
         """Drop every cached real path (the file system may have changed)."""
-        self._dirs.clear()
-        self.clean.clear()
+        with self._lock:
+            self._generation += 1
+            self._dirs.clear()
+            self.clean.clear()
 
     def _entries(self) -> tuple[str, ...]:
         path = tuple(sys.path)
@@ -236,10 +244,13 @@ class PathNames:
             return os.path.join(os.path.realpath(directory or os.curdir), base)
         real = self._dirs.get(directory)
         if real is None:
+            generation = self._generation
             real = os.path.realpath(directory)
-            if len(self._dirs) > CACHE_LIMIT:
-                self._dirs.clear()
-            self._dirs[directory] = real
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._dirs) > CACHE_LIMIT:
+                        self._dirs.clear()
+                    self._dirs[directory] = real
         return os.path.join(real, base)
 
     def candidate(self, filename: str, tops: frozenset[str]) -> str | None:
@@ -249,15 +260,18 @@ class PathNames:
         its file's stem for a top-level module: a real path with no such component has no
         name to deny. An absolute ``filename`` found so is remembered in :attr:`clean`.
         """
+        generation = self._generation
         real = self.real_file(filename)
         parts = real.split(_SEP)
         parts[-1] = parts[-1].partition(".")[0]
         if not tops.isdisjoint(parts):
             return real
         if os.path.isabs(filename):
-            if len(self.clean) > CACHE_LIMIT:
-                self.clean.clear()
-            self.clean.add(filename)
+            with self._lock:
+                if generation == self._generation:
+                    if len(self.clean) > CACHE_LIMIT:
+                        self.clean.clear()
+                    self.clean.add(filename)
         return None
 
     def module_names(self, filename: str, tops: frozenset[str]) -> Iterator[str]:
