@@ -245,6 +245,38 @@ def test_the_import_systems_trampoline_called_by_the_program(guarded: Guarded, m
 
 @pytest.mark.bypass(
     "code_exec",
+    "a stand-in for importlib's _call_with_frames_removed, with importlib's globals",
+    verdict="blocked",
+    layer="audit",
+)
+def test_a_stand_in_for_the_import_systems_trampoline(guarded: Guarded, mode: str) -> None:
+    # The import system running a module is recognised by its code objects themselves: a
+    # function of the program's put in its place, with its globals and name, is the program.
+    code = """
+    import _frozen_importlib as bootstrap, types
+    with open("fresh_mod.py", "w") as f:
+        f.write("VALUE = 1\\n")
+    def _call_with_frames_removed(f, *args, **kwds):
+        if getattr(f, "__name__", None) == "exec":
+            f("import __main__; __main__.HITS.append('x')", {})
+        return f(*args, **kwds)
+    stand_in = types.FunctionType(
+        _call_with_frames_removed.__code__, vars(bootstrap), "_call_with_frames_removed"
+    )
+    def go():
+        real = bootstrap._call_with_frames_removed
+        bootstrap._call_with_frames_removed = stand_in
+        try:
+            __import__("fresh_mod")
+        finally:
+            bootstrap._call_with_frames_removed = real
+    attempt("x", go)
+    """
+    blocked(guarded, mode, code)
+
+
+@pytest.mark.bypass(
+    "code_exec",
     "a C function calling the builtin (map, functools.partial)",
     verdict="blocked",
     layer="patch+audit",
@@ -438,7 +470,7 @@ def test_the_guards_own_state_edited(guarded: Guarded, mode: str) -> None:
 
     def announce():
         for value in cells(builtins.exec, set()):
-            if type(value) is _thread._local:
+            if isinstance(value, _thread._local):
                 value.expect = ("compile", "exec")  # "the patch allowed this one"
 
     def go():

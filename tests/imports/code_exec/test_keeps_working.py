@@ -236,3 +236,22 @@ def test_the_interpreters_own_code_generation_keeps_working(
     assert trace[-1] == "KeyError: 'missing'"
     if sys.version_info >= (3, 11):
         assert any("^" in line for line in trace), trace  # the caret line (ast.parse)
+
+
+def test_a_guards_module_loads_again_under_the_guard() -> None:
+    # What the bootstrap's copy of a guard meets when a program under it starts a blocker of
+    # its own (or the reverse): the module's source run while this guard is installed.
+    import importlib.util
+
+    from hermetic import hermetic_blocker
+    from hermetic_imports import _code_exec_patch, _interpreter_patch
+
+    loaded = []
+    with hermetic_blocker(block_code_exec=True):
+        for original in (_code_exec_patch, _interpreter_patch):
+            spec = importlib.util.spec_from_file_location("copy_of_a_guard", original.__file__)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded.append(module.install)
+    assert len(loaded) == 2

@@ -148,6 +148,31 @@ def test_module_names_of_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert of("alias.py") == ["pkg.sub.mod"]
 
 
+def test_files_that_hold_no_denied_name_are_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = Path(os.path.realpath(tmp_path))
+    (root / "pkg").mkdir()
+    (root / "other").mkdir()
+    monkeypatch.setattr(sys, "path", [str(root)])
+    monkeypatch.chdir(root)
+    names = patch.PathNames()
+    tops = frozenset(["pkg"])
+    assert list(names.module_names(str(root / "other" / "mod.py"), tops)) == []
+    assert list(names.module_names(str(root / "pkg" / "mod.py"), tops)) == ["pkg.mod"]
+    assert list(names.module_names("other/rel.py", tops)) == []
+    # only absolute files with no component named like a denied top-level module
+    assert names.clean == {str(root / "other" / "mod.py")}
+    # a file that may hold one is looked at again each time: its names follow sys.path
+    monkeypatch.setattr(sys, "path", [str(root / "pkg")])
+    assert list(names.module_names(str(root / "pkg" / "mod.py"), tops)) == []  # now "mod"
+    monkeypatch.setattr(sys, "path", [str(root)])
+    os.symlink(root / "pkg" / "mod.py", root / "other" / "link.py")
+    assert list(names.module_names(str(root / "other" / "link.py"), tops)) == ["pkg.mod"]
+    names.forget()
+    assert names.clean == set()
+
+
 # -- nothing left behind ----------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -25,6 +26,7 @@ from hermetic import PolicyViolation, hermetic_blocker
 from hermetic._runtime import RUNTIME
 from hermetic.registry import EntryPoint, registry
 from hermetic_testsupport.fakeguards import fake_registry
+from hermetic_testsupport.runs import GuardedRun
 
 from .conftest import POLICY
 
@@ -248,3 +250,12 @@ def test_a_profiler_started_before_the_guard_can_be_stopped_under_it() -> None:
     finally:
         profiler.disable()
     assert profiler.getstats()
+
+
+def test_it_installs_after_the_code_exec_guard(guarded: Callable[..., GuardedRun]) -> None:
+    # In a fresh process the guards' modules are imported as they are installed: this one
+    # after the code-exec guard, which refuses a compile() made while a module is imported.
+    body = "import json\nattempt('import', lambda: __import__('colorsys'))\n"
+    policy = {"block_code_exec": True, "block_interpreter_mutation": True}
+    run = guarded("inprocess", policy, body)
+    assert run.returncode == 0 and run.status("import") == "ok", run.stdout + run.stderr

@@ -32,6 +32,8 @@ that calls the real builtins must carry no compiler flags of its own (see
 
 import __future__
 
+import _frozen_importlib
+import _frozen_importlib_external
 import _thread
 import builtins
 import os
@@ -48,7 +50,8 @@ _getframe = sys._getframe
 # The builtins themselves: this module runs before its first layer is installed.
 _compile = compile
 _BUILTINS = {"exec": exec, "compile": compile}
-_CodeType = type(_compile("", "", "exec"))
+# Not compile(): a code-exec guard already installed (the bootstrap's) would refuse it here.
+_CodeType = type((lambda: None).__code__)
 
 #: The import system's modules and the builtins they call by name. They get the builtins
 #: themselves as module globals (which come before builtins in a name lookup), so a module
@@ -140,6 +143,24 @@ _TABLE = (
 )
 
 
+def _code(owner: "Any", *path: str) -> "Any":
+    """The code object of function ``owner.<path>`` (``None`` if there is none)."""
+    for attr in path:
+        owner = getattr(owner, attr, None)
+    code = getattr(owner, "__code__", None)
+    return code if isinstance(code, _CodeType) else None
+
+
+#: The import system compiling or running a module: ``_call_with_frames_removed`` called by
+#: these loader functions (the RULES say the same; these are checked first, by identity of
+#: code and globals, which a program cannot forge the way it can forge a ``__name__``).
+RELAY = _code(_frozen_importlib, "_call_with_frames_removed")
+RELAYED_BY = (
+    _code(_frozen_importlib_external, "_LoaderBasics", "exec_module"),
+    _code(_frozen_importlib_external, "SourceLoader", "source_to_code"),
+)
+
+
 def _build_rules() -> "dict[str, dict[str, Rule]]":
     rules: dict[str, dict[str, tuple[str, set[tuple[str, str]]]]] = {}
     for modules, function, kind, callers in _TABLE:
@@ -221,6 +242,20 @@ class Rules:
         #: Namespaces whose frames call the builtins on someone else's behalf (this
         #: module's, the runtime's patch wrappers): passed over, never judged.
         self.transparent: list[Any] = []
+        #: (module name, file of a function's code) -> file_matches() for the rules: the
+        #: same few functions of RULES ask again and again (a dataclass asks six times).
+        self._matches: dict[tuple[str, str], bool] = {}
+
+    def comes_from(self, name: str, filename: str) -> bool:
+        """``file_matches`` of a RULES module, checked against the standard library's files."""
+        key = (name, filename)
+        found = self._matches.get(key)
+        if found is None:
+            found = file_matches(name, filename, None if name in THIRD_PARTY else self.stdlib)
+            if len(self._matches) > 1024:
+                self._matches.clear()
+            self._matches[key] = found
+        return found
 
     def outside(self, frame: "Optional[FrameType]") -> "Optional[FrameType]":
         """``frame``, or the first frame below it that is not a transparent one."""
@@ -254,8 +289,7 @@ class Rules:
             if functions is None:
                 return self.allowed_module(name, frame)
             rule = functions.get(code.co_name)
-            stdlib = None if name in THIRD_PARTY else self.stdlib
-            if rule is None or not file_matches(name, code.co_filename, stdlib):
+            if rule is None or not self.comes_from(name, code.co_filename):
                 return self.allowed_module(name, frame)
             kind, callers = rule
             if kind is ANY:
@@ -291,6 +325,16 @@ class Rules:
         return entry, current
 
 
+class _Expected(_thread._local):
+    """Per thread: the audit events an allowed call of the patches is about to raise.
+
+    ``None`` is a class attribute: reading it in a thread that has set nothing yet raises
+    no ``AttributeError`` inside (``getattr`` with a default would, on every event).
+    """
+
+    expect: "Optional[tuple[str, ...]]" = None
+
+
 def _locals_of(frame: "FrameType") -> "Any":
     # What exec/eval take by default: on 3.13 a function's locals are a snapshot dict,
     # never the write-through proxy frame.f_locals returns.
@@ -323,7 +367,7 @@ def install(options: "dict[str, Any]", runtime: "Any") -> None:
     deny: Callable[..., NoReturn] = runtime.deny
     # The events an allowed call of the patches is about to raise: the audit layer lets
     # exactly those through (the patch decided, on arguments the events do not carry).
-    state = _thread._local()
+    state = _Expected()
     rules.transparent.append(globals())
     outside = rules.outside
 
@@ -351,22 +395,36 @@ def install(options: "dict[str, Any]", runtime: "Any") -> None:
         where = f"{site.f_code.co_filename}:{site.f_lineno}"
         deny(f"{what} in {where}", target, reason=REASON, hint=hint_for(frame))
 
+    boot_globals = vars(_frozen_importlib)
+    external_globals = vars(_frozen_importlib_external)
+    relay = RELAY
+    exec_module, source_to_code = RELAYED_BY
+
     def on_event(event: str, args: "tuple[Any, ...]") -> None:
-        expected = getattr(state, "expect", None)
+        expected = state.expect
         if expected is not None:
             if expected[0] == event:
                 state.expect = expected[1:] or None
                 return
             state.expect = None
         try:
-            frame = outside(_getframe(2))  # 0: this handler, 1: the runtime's hook
+            frame = _getframe(2)  # 0: this handler, 1: the runtime's hook
         except ValueError:
             return  # no Python frame: the interpreter itself runs __main__
-        if frame is None or rules.trusted(frame):
+        # The common case first, each import's module body (RULES say the same, slower):
+        # _call_with_frames_removed called by the loader that compiles or runs it.
+        if frame.f_globals is boot_globals and frame.f_code is relay:
+            back = frame.f_back
+            if back is not None and back.f_globals is external_globals:
+                code = back.f_code
+                if code is exec_module or code is source_to_code:
+                    return
+        caller = outside(frame)
+        if caller is None or rules.trusted(caller):
             return
         if event == "compile":
-            refuse(f"compile of {excerpt(args[0] if args else None)}", frame)
-        refuse(f"exec of {excerpt(args[0] if args else None)}", frame)
+            refuse(f"compile of {excerpt(args[0] if args else None)}", caller)
+        refuse(f"exec of {excerpt(args[0] if args else None)}", caller)
 
     runtime.on_audit("compile", on_event)
     runtime.on_audit("exec", on_event)

@@ -15,8 +15,9 @@ object made for that install:
 * audit handlers, which outlive the patches: ``import`` (uncached imports through the
   interpreter, and every C extension about to be loaded, by ``_imp`` too), ``exec`` of
   module code (a denied module's file run under any name: ``spec_from_file_location``,
-  ``runpy.run_path``), and, under ``block_native``, ``ctypes.dlopen`` and ``ctypes.dlsym``
-  (shared libraries and their symbols) and SQLite's extension loading.
+  ``runpy.run_path``; ``os.symlink`` and ``os.rename`` only empty its caches of real
+  paths), and, under ``block_native``, ``ctypes.dlopen`` and ``ctypes.dlsym`` (shared
+  libraries and their symbols) and SQLite's extension loading.
 
 Refusals are ``PolicyViolation`` instances that are also the exception the operation raises
 when the thing does not exist (``ModuleNotFoundError`` for imports, ``OSError`` for shared
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import _frozen_importlib as _bootstrap
 import _frozen_importlib_external as _external
+import _thread
 import builtins
 import os
 import sys
@@ -56,6 +58,8 @@ EXTENSION_HINT = (
 _ExtensionFileLoader = _external.ExtensionFileLoader
 _resolve_name: Callable[[str, Any, int], str] = _bootstrap._resolve_name  # type: ignore[attr-defined]
 _SEP = os.sep
+#: Entries kept in each cache of real paths before it is emptied (a bound on memory).
+CACHE_LIMIT = 4096
 
 
 def is_module_name(name: Any) -> bool:
@@ -193,7 +197,12 @@ class PathNames:
 
     Used to recognise a denied module's code when it is run under another name or from a
     path. Real paths of ``sys.path`` entries are recomputed when ``sys.path`` changes; real
-    paths of directories are cached.
+    paths of directories are cached, and so is each absolute file name whose real path has
+    no component named like a denied top-level module (``clean``): such a file has no
+    denied name on any ``sys.path``, from any working directory, so the common case, a
+    module nobody denies, costs one set lookup. Both caches hold what the file system said
+    when they were filled: :meth:`forget` empties them when the process makes or moves a
+    symbolic link or renames a file (``os.symlink``, ``os.rename``).
     """
 
     def __init__(self) -> None:
@@ -202,6 +211,18 @@ class PathNames:
         self._relative = False
         self._prefixes: tuple[str, ...] = ()
         self._dirs: dict[str, str] = {}
+        self.clean: set[str] = set()
+        # Counts forget() calls: what was worked out while one happened (in another
+        # thread) is not remembered. The lock is held only to compare and store.
+        self._generation = 0
+        self._lock = _thread.allocate_lock()
+
+    def forget(self) -> None:
+        """Drop every cached real path (the file system may have changed)."""
+        with self._lock:
+            self._generation += 1
+            self._dirs.clear()
+            self.clean.clear()
 
     def _entries(self) -> tuple[str, ...]:
         path = tuple(sys.path)
@@ -221,17 +242,44 @@ class PathNames:
         return self._prefixes
 
     def real_file(self, filename: str) -> str:
-        """``realpath(filename)``, with the directory part cached."""
+        """``realpath(filename)``, with the directory part cached (absolute ones only)."""
         if os.path.islink(filename):
             return os.path.realpath(filename)
         directory, base = os.path.split(filename)
+        if not os.path.isabs(directory):
+            # relative to the working directory, which may change: never cached
+            return os.path.join(os.path.realpath(directory or os.curdir), base)
         real = self._dirs.get(directory)
         if real is None:
-            real = os.path.realpath(directory or os.curdir)
-            if len(self._dirs) > 2048:
-                self._dirs.clear()
-            self._dirs[directory] = real
+            generation = self._generation
+            real = os.path.realpath(directory)
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._dirs) > CACHE_LIMIT:
+                        self._dirs.clear()
+                    self._dirs[directory] = real
         return os.path.join(real, base)
+
+    def candidate(self, filename: str, tops: frozenset[str]) -> str | None:
+        """The real path of ``filename``, or ``None`` if no name of it can be in ``tops``.
+
+        A module's name begins with the directory below its ``sys.path`` entry, or with
+        its file's stem for a top-level module: a real path with no such component has no
+        name to deny. An absolute ``filename`` found so is remembered in :attr:`clean`.
+        """
+        generation = self._generation
+        real = self.real_file(filename)
+        parts = real.split(_SEP)
+        parts[-1] = parts[-1].partition(".")[0]
+        if not tops.isdisjoint(parts):
+            return real
+        if os.path.isabs(filename):
+            with self._lock:
+                if generation == self._generation:
+                    if len(self.clean) > CACHE_LIMIT:
+                        self.clean.clear()
+                    self.clean.add(filename)
+        return None
 
     def module_names(self, filename: str, tops: frozenset[str]) -> Iterator[str]:
         """Names of the module in ``filename`` under each ``sys.path`` entry it is below.
@@ -239,7 +287,9 @@ class PathNames:
         Only names whose first component is in ``tops`` are produced (nothing else can be
         denied).
         """
-        real = self.real_file(filename)
+        real = self.candidate(filename, tops)
+        if real is None:
+            return
         directory, base = os.path.split(real)
         stem = base.partition(".")[0]
         directory += _SEP
@@ -270,6 +320,14 @@ class Finder:
 
     def invalidate_caches(self) -> None:
         """Nothing is cached here (``importlib.invalidate_caches`` calls this)."""
+
+
+def _position(item: Any, items: list[Any]) -> int:
+    """Where ``item`` itself (not an equal one) is in ``items``; -1 if it is not."""
+    for index, other in enumerate(items):
+        if other is item:
+            return index
+    return -1
 
 
 def source_instead(spec: Any) -> Any:
@@ -335,7 +393,8 @@ def install(options: dict[str, Any], runtime: Any) -> None:
             exc.path = path
             raise exc
 
-    names_of = PathNames().module_names
+    names = PathNames()
+    names_of = names.module_names
 
     def check_file(filename: str, verb: str) -> None:
         for name in names_of(filename, tops):
@@ -345,19 +404,14 @@ def install(options: dict[str, Any], runtime: Any) -> None:
 
     # -- patches ---------------------------------------------------------------------------
 
-    def guarded_import(
-        original: Callable[..., Any],
-        name: Any,
-        globals: Any = None,
-        locals: Any = None,
-        fromlist: Any = (),
-        level: Any = 0,
-    ) -> Any:
+    def before_import(
+        name: Any, globals: Any = None, locals: Any = None, fromlist: Any = (), level: Any = 0
+    ) -> None:
         # Runs for every import statement in the process, cached modules included: the
         # common case costs one partition and one set lookup on top of the import.
         wanted = absolute_name(name, globals, level) if level else name
         if type(wanted) is not str or wanted.partition(".")[0] not in tops:
-            return original(name, globals, locals, fromlist, level)
+            return
         check_name(wanted)
         star = False
         for item in fromlist or ():
@@ -365,11 +419,12 @@ def install(options: dict[str, Any], runtime: Any) -> None:
                 star = True
             elif type(item) is str:
                 check_name(f"{wanted}.{item}")
-        module = original(name, globals, locals, fromlist, level)
         if star:
             # `from package import *` imports the submodules in __all__, and the import
             # system drops a refusal of one of them (as if it did not exist): refuse the
-            # statement before it binds any name.
+            # statement before it binds any name. The package is imported first (the
+            # statement would import it next), through the guarded import_module.
+            module = _bootstrap._gcd_import(wanted)  # type: ignore[attr-defined]
             try:
                 names = list(getattr(module, "__all__", ()))
             except Exception:
@@ -377,7 +432,6 @@ def install(options: dict[str, Any], runtime: Any) -> None:
             for item in names:
                 if type(item) is str:
                     check_name(f"{wanted}.{item}")
-        return module
 
     def before_gcd_import(name: Any, package: Any = None, level: Any = 0) -> None:
         if level:
@@ -387,20 +441,25 @@ def install(options: dict[str, Any], runtime: Any) -> None:
                 return  # the import system refuses it with its own error
         check_name(name)
 
-    runtime.wrap(builtins, "__import__", guarded_import)
+    runtime.check_before(builtins, "__import__", before_import)
     runtime.check_before(_bootstrap, "_gcd_import", before_gcd_import)
 
     finder: Finder
 
+    native = rules.native
+
     def find_spec(name: Any, path: Any = None, target: Any = None) -> Any:
-        check_name(name)
-        if not rules.native:
+        # Runs for every module not imported yet: the common case is check_name inlined.
+        if type(name) is str and name.partition(".")[0] in tops:
+            check_name(name)
+        if not native:
             return None
         # Find what the rest of the import system would load, to swap a compiled module
         # that may not load for the Python source shipped next to it.
         meta_path = list(sys.meta_path)
-        here = next((i for i, other in enumerate(meta_path) if other is finder), None)
-        if here is None:
+        # first: where it is put, and where it normally stays
+        here = 0 if meta_path and meta_path[0] is finder else _position(finder, meta_path)
+        if here < 0:
             return None
         for other in meta_path[here + 1 :]:
             find = getattr(other, "find_spec", None)
@@ -427,24 +486,38 @@ def install(options: dict[str, Any], runtime: Any) -> None:
     # -- audit layer -----------------------------------------------------------------------
 
     def on_import(_event: str, args: tuple[Any, ...]) -> None:
-        if args[1] is None:
-            check_name(args[0])  # an uncached import through the interpreter
-        else:
-            check_extension(args[0], args[1])  # a C extension about to be loaded
+        name = args[0]
+        if args[1] is not None:
+            check_extension(name, args[1])  # a C extension about to be loaded
+        elif type(name) is not str or name.partition(".")[0] in tops:
+            check_name(name)  # an uncached import through the interpreter
 
     runtime.on_audit("import", on_import)
 
     if rules.by_name:
+        clean = names.clean
 
         def on_exec(_event: str, args: tuple[Any, ...]) -> None:
-            code = args[0]
-            if getattr(code, "co_name", None) != "<module>":
-                return
-            filename = code.co_filename
+            # Runs for every module body (and every exec of code) in the process: a file
+            # already known to hold no denied name costs one set lookup.
+            try:
+                code = args[0]
+                if code.co_name != "<module>" or code.co_filename in clean:
+                    return
+                filename = code.co_filename
+            except (AttributeError, IndexError, TypeError):
+                return  # not a code object: an event raised by hand (sys.audit)
             if type(filename) is str and filename and filename[0] != "<":
                 check_file(filename, "run the code of")
 
+        def on_link(_event: str, _args: tuple[Any, ...]) -> None:
+            # A symbolic link made or moved, a file or directory renamed: a cached real
+            # path may be wrong now.
+            names.forget()
+
         runtime.on_audit("exec", on_exec)
+        runtime.on_audit("os.symlink", on_link)
+        runtime.on_audit("os.rename", on_link)
 
     if rules.native:
         install_native(runtime)

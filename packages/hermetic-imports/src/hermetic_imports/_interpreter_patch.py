@@ -68,6 +68,8 @@ def hint(surface: str, undone: bool = False) -> str:
 
 #: The import lists, as attributes of ``sys``.
 LISTS = ("path", "meta_path", "path_hooks")
+#: Where they are looked up (a module's namespace is never replaced).
+_SYS = sys.__dict__
 
 #: Raised by the interpreter just before it runs the program (after site's start-up and after
 #: it added the script's directory to ``sys.path``).
@@ -116,8 +118,8 @@ MUTATORS = (
     "__init__",
 )
 
-# Not type(compile(...)): this module may be imported while the code_exec guard is installed.
-_CodeType = type(site.makepath.__code__)
+# Not compile(): the code-exec guard, installed first, would refuse it at this import.
+_CodeType = type((lambda: None).__code__)
 
 #: Where the code of ``site``'s functions says it comes from ("<frozen site>" on 3.11+), and
 #: the file a fresh copy would be compiled from.
@@ -274,7 +276,13 @@ class Layer:
         self.skip = tuple(g for g in (own, runtime_globals) if g is not None)
         self.starting = self.site_starting()
         self.threading: Any = None
-        self.pending = set(LATER)
+        self.pending: tuple[str, ...] = LATER  # replaced, never changed in place
+        #: Once armed, when this layer guards all three lists (else None): the guarded
+        #: ``sys.path``, ``sys.meta_path`` and ``sys.path_hooks``, then their entries in
+        #: ``lists``. What the check at every import reads.
+        self.watched: (
+            tuple[GuardedList, GuardedList, GuardedList, list[Any], list[Any], list[Any]] | None
+        ) = None
         self.profiler_claimed = False
         self.bootstrap_inner: CodeType | None = None
         self.hooks: dict[str, Any] = {}
@@ -342,6 +350,9 @@ class Layer:
             self.arm_contents[attr] = tuple(guarded)
             self.lists[attr] = [guarded, tuple(guarded)]
             setattr(sys, attr, guarded)
+        if all(attr in self.lists for attr in LISTS):
+            path, meta_path, path_hooks = (self.lists[attr] for attr in LISTS)
+            self.watched = (path[0], meta_path[0], path_hooks[0], path, meta_path, path_hooks)
 
     def hermetic_at_work(self) -> bool:
         """Whether hermetic itself is installing or removing guards in this thread.
@@ -463,9 +474,34 @@ class Layer:
         return False
 
     def on_import(self, _event: str, _args: tuple[Any, ...]) -> None:
-        """``import`` and ``exec``: check the lists before a module is found or run."""
-        if self.live:
-            self.verify()
+        """``import`` and ``exec``: check the lists before a module is found or run.
+
+        This runs for every module imported or run, so the common case is checked here,
+        inline: armed, no module of :data:`LATER` waiting to be patched, no profiler to
+        release, and each list still in ``sys`` with the contents the guard let it have.
+        Anything else is :meth:`verify`'s.
+        """
+        if not self.live:
+            return
+        watched = self.watched
+        if watched is not None and not self.profiler_claimed:
+            modules = sys.modules
+            for name in self.pending:
+                if name in modules:
+                    break
+            else:
+                path, meta_path, path_hooks, path_entry, meta_entry, hooks_entry = watched
+                found = _SYS
+                if (
+                    found.get("path") is path
+                    and found.get("meta_path") is meta_path
+                    and found.get("path_hooks") is path_hooks
+                    and tuple(path) == path_entry[1]
+                    and tuple(meta_path) == meta_entry[1]
+                    and tuple(path_hooks) == hooks_entry[1]
+                ):
+                    return
+        self.verify()
 
     # -- working directory -------------------------------------------------------------
     def on_chdir(self, _event: str, args: tuple[Any, ...]) -> None:
@@ -494,10 +530,10 @@ class Layer:
         They are not imported for the guard: the bootstrap's start-up stays as cheap as the
         interpreter's. Until one is patched, its audit events are what refuses.
         """
-        for name in list(self.pending):
+        for name in self.pending:
             module = sys.modules.get(name)
             if _ready(module):
-                self.pending.discard(name)
+                self.pending = tuple(n for n in self.pending if n != name)
                 getattr(self, "patch_" + name.lower())(module)
 
     def patch_threading(self, module: Any) -> None:
@@ -738,6 +774,7 @@ class Layer:
                 # policy is being left.
                 self.runtime.violation(problem, name, reason=REASON, hint=hint(name, undone=True))
         self.lists = {}
+        self.watched = None
 
 
 def _change(before: Any, after: Any) -> str:

@@ -548,19 +548,21 @@ def install(options: dict[str, Any], runtime: Any) -> None:
     )
 
     def on_code_exec(_event: str, args: tuple[Any, ...]) -> None:
-        code = args[0] if args else None
-        if (
-            getattr(code, "co_filename", None) in os_files
-            and getattr(code, "co_name", None) == "<module>"
-        ):
-            deny(
-                "run the os module's code again (importlib.reload(os), or a fresh import "
-                "of os after removing it from sys.modules)",
-                "os",
-                reason=REASON,
-                hint="it would replace os.environ, os.getenv and the rest of os with copies "
-                "the guard has not patched; use the os module as it is",
-            )
+        # Runs for every module body (and every exec of code) in the process: one lookup.
+        try:
+            code = args[0]
+            if code.co_filename not in os_files or code.co_name != "<module>":
+                return
+        except (AttributeError, IndexError, TypeError):
+            return  # not a code object: an event raised by hand (sys.audit)
+        deny(
+            "run the os module's code again (importlib.reload(os), or a fresh import "
+            "of os after removing it from sys.modules)",
+            "os",
+            reason=REASON,
+            hint="it would replace os.environ, os.getenv and the rest of os with copies "
+            "the guard has not patched; use the os module as it is",
+        )
 
     runtime.on_audit("exec", on_code_exec)
 
