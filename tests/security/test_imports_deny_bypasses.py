@@ -503,3 +503,36 @@ def test_a_child_python_under_a_blocker(guarded: Guarded, tree: Path) -> None:
     run = guarded("inprocess", DENY, CHILD, cwd=tree)
     assert run.status("x") == "ok"
     assert ran(tree)
+
+
+DISGUISED = """
+import importlib
+class Name(str):
+    pass
+class LooksLike(str):  # a harmless value that hashes and compares as the denied name
+    def __hash__(self):
+        return hash("_sitebuiltins")
+    def __eq__(self, other):
+        return other == "_sitebuiltins" or str.__eq__(self, other)
+attempt("subclass", lambda: __import__(Name("_sitebuiltins")).Quitter)
+attempt("look-alike", lambda: __import__(LooksLike("harmless")).Quitter)
+# import_module slices the name into a plain str; the private function it calls does not
+attempt("look-alike, _gcd_import", lambda: importlib._bootstrap._gcd_import(LooksLike("harmless")))
+"""
+
+
+@MODES
+@pytest.mark.bypass(
+    "imports", "a str subclass as the module name", verdict="blocked", layer="patch"
+)
+def test_a_str_subclass_as_the_module_name(guarded: Guarded, tree: Path, mode: str) -> None:
+    # _sitebuiltins is imported by site before either guard: the subclass skips plain-string
+    # checks, the look-alike finds the cached module through its own hash and __eq__.
+    labels = ("subclass", "look-alike", "look-alike, _gcd_import")
+    plain = guarded(mode, {}, DISGUISED, cwd=tree)
+    assert [plain.status(label) for label in labels] == ["ok"] * 3, plain.stdout + plain.stderr
+    run = guarded(mode, DENY, DISGUISED, cwd=tree)
+    for label in labels:
+        assert (run.status(label), run.guard(label)) == ("blocked", "imports"), (
+            run.stdout + run.stderr
+        )

@@ -353,6 +353,7 @@ def install(options: dict[str, Any], runtime: Any) -> None:
     rules = Rules(options)
     violation: Callable[..., Any] = runtime.violation
     tops = rules.tops
+    by_name = rules.by_name
     entry_of = rules.entry
 
     def refuse(name: str, entry: str, what: str | None = None, path: Any = None) -> NoReturn:
@@ -404,11 +405,26 @@ def install(options: dict[str, Any], runtime: Any) -> None:
 
     # -- patches ---------------------------------------------------------------------------
 
+    def refuse_disguised(name: str) -> NoReturn:
+        plain = str.__str__(name)
+        exc = violation(
+            f"import a module named by a {type(name).__name__} ({plain!r}), a str subclass",
+            plain,
+            reason="import denied",
+            hint="under deny_imports a module name must be a plain str: a subclass can "
+            "hash and compare as another name, and so find a denied module",
+            kind=ModuleNotFoundError,
+        )
+        exc.name = plain
+        raise exc
+
     def before_import(
         name: Any, globals: Any = None, locals: Any = None, fromlist: Any = (), level: Any = 0
     ) -> None:
         # Runs for every import statement in the process, cached modules included: the
         # common case costs one partition and one set lookup on top of the import.
+        if type(name) is not str and isinstance(name, str) and by_name:
+            refuse_disguised(name)
         wanted = absolute_name(name, globals, level) if level else name
         if type(wanted) is not str or wanted.partition(".")[0] not in tops:
             return
@@ -434,6 +450,8 @@ def install(options: dict[str, Any], runtime: Any) -> None:
                     check_name(f"{wanted}.{item}")
 
     def before_gcd_import(name: Any, package: Any = None, level: Any = 0) -> None:
+        if type(name) is not str and isinstance(name, str) and by_name:
+            refuse_disguised(name)
         if level:
             try:
                 name = _resolve_name(name, package, level)
@@ -450,8 +468,11 @@ def install(options: dict[str, Any], runtime: Any) -> None:
 
     def find_spec(name: Any, path: Any = None, target: Any = None) -> Any:
         # Runs for every module not imported yet: the common case is check_name inlined.
-        if type(name) is str and name.partition(".")[0] in tops:
-            check_name(name)
+        if type(name) is str:
+            if name.partition(".")[0] in tops:
+                check_name(name)
+        elif isinstance(name, str) and by_name:
+            refuse_disguised(name)
         if not native:
             return None
         # Find what the rest of the import system would load, to swap a compiled module
