@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 import pytest
 
 from hermetic import registry as reg_module
+from hermetic.contract import patch_module_problems
 from hermetic.errors import GuardNotInstalled, PolicyError
 from hermetic.registry import FIRST_PARTY, Registry, metadata_dirs, normalize_name, scan
 from hermetic_testsupport.fakeguards import entry, fake_registry
@@ -163,14 +165,26 @@ def test_first_party_table_lists_the_seed_spellings() -> None:
 def test_first_party_table_matches_installed_guards() -> None:
     """The static table names exactly what the first-party guards declare."""
     reg = reg_module.registry()
+    # The test environment holds every first-party guard: none may be missing or broken.
+    assert not reg.failures, reg.failures
+    assert {row[1] for row in FIRST_PARTY} <= set(reg.guards)
     for dist, guard_name, names, flags in FIRST_PARTY:
-        guard = reg.guards.get(guard_name)
-        if guard is None:
-            continue  # not installed (or still a stub): nothing to compare
+        guard = reg.guards[guard_name]
         assert guard.distribution == dist
         declared = {n for o in guard.options for n in (o.name, *o.aliases)}
         assert declared == set(names), guard_name
         assert {f for o in guard.options for f in o.flags} == set(flags), guard_name
+
+
+@pytest.mark.parametrize("name", sorted(reg_module.registry().guards))
+def test_every_installed_guard_s_patch_module_is_fit_for_the_bootstrap(name: str) -> None:
+    """BOOTSTRAP_CODE is the patch module's file, and it imports neither hermetic nor itself."""
+    guard = reg_module.registry().guards[name]
+    module = importlib.import_module(guard.patch_module)
+    source = guard.BOOTSTRAP_CODE
+    assert source == Path(module.__file__ or "").read_text(encoding="utf-8")
+    own = guard.patch_module.partition(".")[0]
+    assert patch_module_problems(source, own_package=own) == []
 
 
 def test_installed_guards_leave_repeatability_to_the_tools() -> None:

@@ -8,7 +8,6 @@ importlib.metadata 35-65 ms.
 from __future__ import annotations
 
 import ast
-import json
 import os
 import subprocess
 import sys
@@ -16,19 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from hermetic_testsupport.runs import modules_imported_by
+
 COSTLY = {"typing", "importlib.metadata", "threading", "inspect", "dataclasses", "contextlib"}
-
-
-def imported_by(statement: str) -> set[str]:
-    code = (
-        "import sys, json; before = set(sys.modules)\n"
-        f"{statement}\n"
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    return set(json.loads(out))
 
 
 @pytest.mark.parametrize(
@@ -41,11 +30,11 @@ def imported_by(statement: str) -> set[str]:
     ],
 )
 def test_start_up_path_avoids_costly_modules(statement: str) -> None:
-    assert imported_by(statement) & COSTLY == set()
+    assert modules_imported_by(statement) & COSTLY == set()
 
 
 def test_the_runtime_imports_only_what_it_needs() -> None:
-    assert imported_by("import hermetic._runtime") <= {
+    assert modules_imported_by("import hermetic._runtime") <= {
         "hermetic",
         "hermetic._runtime",
         "hermetic.errors",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import posix
 import subprocess
@@ -13,32 +12,14 @@ import pytest
 
 import hermetic_fs._patch as patch
 from hermetic import hermetic_blocker
-from hermetic.contract import patch_module_problems
 from hermetic.errors import HermeticError
-from hermetic_fs import guard
-
-
-def test_the_patch_module_is_a_valid_bootstrap_fragment() -> None:
-    assert patch_module_problems(guard.BOOTSTRAP_CODE, own_package="hermetic_fs") == []
-    assert Path(patch.__file__).read_text(encoding="utf-8") == guard.BOOTSTRAP_CODE
-
-
-def imported_by(statement: str) -> set[str]:
-    code = (
-        "import sys, json; before = set(sys.modules)\n"
-        f"{statement}\n"
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    return set(json.loads(out))
+from hermetic_testsupport.runs import modules_imported_by
 
 
 def test_importing_the_guard_and_its_patch_module_stays_cheap() -> None:
     costly = {"typing", "threading", "inspect", "dataclasses", "re", "ast", "importlib.util"}
-    assert imported_by("import hermetic_fs") & costly == set()
-    assert imported_by("import hermetic_fs._patch") <= {
+    assert modules_imported_by("import hermetic_fs") & costly == set()
+    assert modules_imported_by("import hermetic_fs._patch") <= {
         "hermetic_fs",
         "hermetic_fs._patch",
         "hermetic_fs._options",

@@ -66,6 +66,19 @@ class GuardedRun:
         return self.outcomes[label][2] if self.status(label) == "blocked" else None
 
 
+def modules_imported_by(statement: str) -> set[str]:
+    """The modules a fresh, isolated interpreter imports to run ``statement``."""
+    code = (
+        "import sys, json; before = set(sys.modules)\n"
+        f"{statement}\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out))
+
+
 def bare_venv(where: Path, python: str | None = None) -> str:
     """Create a virtual environment without pip or hermetic; return its interpreter."""
     base = python or getattr(sys, "_base_executable", None) or sys.executable

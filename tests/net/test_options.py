@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 import hermetic_net
 from hermetic import BlockConfig, hermetic_blocker
-from hermetic.contract import AND, OR, patch_module_problems
+from hermetic.contract import AND, OR
 from hermetic.errors import PolicyError
-from hermetic.registry import FIRST_PARTY, registry
+from hermetic.registry import registry
 from hermetic_net import _patch
 from hermetic_net._entries import intersect_entries, normalize_entries
+from hermetic_testsupport.runs import modules_imported_by
 
 
 def test_the_guard_is_registered_with_its_options() -> None:
@@ -48,43 +44,18 @@ def test_the_guard_is_registered_with_its_options() -> None:
     assert callable(domains.merge) and callable(domains.normalize)
 
 
-def test_first_party_row_is_what_the_guard_declares() -> None:
-    (row,) = [r for r in FIRST_PARTY if r[1] == "network"]
-    guard = hermetic_net.guard
-    assert row[0] == "hermetic-net"
-    assert set(row[2]) == {n for o in guard.options for n in (o.name, *o.aliases)}
-    assert set(row[3]) == {f for o in guard.options for f in o.flags}
-
-
-def test_the_patch_module_is_fit_for_the_bootstrap() -> None:
-    source = hermetic_net.guard.BOOTSTRAP_CODE
-    assert source == Path(_patch.__file__).read_text(encoding="utf-8")
-    assert patch_module_problems(source, own_package="hermetic_net") == []
-
-
-def _imported_by(statement: str) -> set[str]:
-    code = (
-        "import sys, json; before = set(sys.modules)\n"
-        f"{statement}\n"
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    return set(json.loads(out))
-
-
 def test_importing_the_package_stays_cheap() -> None:
     costly = {"typing", "threading", "ast", "importlib.util", "dataclasses", "inspect", "re"}
     costly |= {"ipaddress", "socket", "hermetic_net._patch", "hermetic_net._entries"}
-    assert _imported_by("import hermetic_net") & costly == set()
+    assert modules_imported_by("import hermetic_net") & costly == set()
 
 
 def test_the_patch_module_imports_only_what_it_patches() -> None:
-    new = _imported_by("import hermetic_net._patch") - {"hermetic_net", "hermetic_net._patch"}
+    new = modules_imported_by("import hermetic_net._patch")
+    new -= {"hermetic_net", "hermetic_net._patch"}
     new -= {m for m in new if m.startswith(("hermetic.", "hermetic"))}
     # socket brings its own (_socket, selectors, enum...): nothing else on top
-    assert new <= _imported_by("import socket") | {"__future__"}
+    assert new <= modules_imported_by("import socket") | {"__future__"}
 
 
 # -- entries ------------------------------------------------------------------------------

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
-import subprocess
-import sys
 import types
 from pathlib import Path
 
@@ -14,12 +11,13 @@ import pytest
 import hermetic_imports
 from hermetic import BlockConfig, hermetic_blocker
 from hermetic._activation import ACTIVATION
-from hermetic.contract import INTERSECTION, OR, patch_module_problems
+from hermetic.contract import INTERSECTION, OR
 from hermetic.errors import PolicyError, PolicyViolation
 from hermetic.guards import installed
 from hermetic.registry import FIRST_PARTY, registry
 from hermetic_imports import _code_exec_patch as patch
 from hermetic_imports import code_exec_guard
+from hermetic_testsupport.runs import modules_imported_by
 
 ORIGINALS = (builtins.exec, builtins.eval, builtins.compile)
 
@@ -78,12 +76,6 @@ def test_stacked_allow_lists_keep_only_what_both_trust() -> None:
     assert (a | b).guard_options()["code_exec"]["allow_code_exec_from"] == ("jinja2",)
 
 
-def test_the_patch_module_is_fit_for_the_bootstrap() -> None:
-    source = code_exec_guard.BOOTSTRAP_CODE
-    assert source == Path(patch.__file__).read_text(encoding="utf-8")
-    assert patch_module_problems(source, own_package="hermetic_imports") == []
-
-
 def _codes(code: types.CodeType) -> list[types.CodeType]:
     found = [code]
     for const in code.co_consts:
@@ -99,22 +91,10 @@ def test_no_code_of_the_patch_module_carries_future_flags() -> None:
     assert [c.co_name for c in _codes(module) if c.co_flags & patch.FUTURE_FLAGS] == []
 
 
-def _imported_by(statement: str) -> set[str]:
-    code = (
-        "import sys, json; before = set(sys.modules)\n"
-        f"{statement}\n"
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    return set(json.loads(out))
-
-
 def test_importing_the_package_and_the_patch_module_stays_cheap() -> None:
     costly = {"typing", "threading", "ast", "importlib.util", "dataclasses", "inspect", "re"}
-    assert _imported_by("import hermetic_imports") & (costly | {patch.__name__}) == set()
-    assert _imported_by(f"import {patch.__name__}") & costly == set()
+    assert modules_imported_by("import hermetic_imports") & (costly | {patch.__name__}) == set()
+    assert modules_imported_by(f"import {patch.__name__}") & costly == set()
 
 
 def test_the_layers_come_and_go_in_the_test_process() -> None:

@@ -8,7 +8,7 @@ import hermetic_imports
 from hermetic import BlockConfig
 from hermetic.contract import OR, UNION
 from hermetic.errors import PolicyError
-from hermetic.registry import FIRST_PARTY, registry
+from hermetic.registry import registry
 from hermetic_imports._imports import normalize_modules
 
 
@@ -33,14 +33,6 @@ def test_the_guard_is_registered_with_its_options() -> None:
         True,
         OR,
     )
-
-
-def test_first_party_row_is_what_the_guard_declares() -> None:
-    (row,) = [r for r in FIRST_PARTY if r[1] == "imports"]
-    guard = hermetic_imports.imports_guard
-    assert row[0] == "hermetic-imports"
-    assert set(row[2]) == {n for o in guard.options for n in (o.name, *o.aliases)}
-    assert set(row[3]) == {f for o in guard.options for f in o.flags}
 
 
 def test_either_option_switches_the_guard_on() -> None:

@@ -9,7 +9,6 @@ import importlib.machinery
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,34 +17,15 @@ import pytest
 import hermetic_imports._imports_patch as patch
 from hermetic import hermetic_blocker
 from hermetic._runtime import RUNTIME
-from hermetic.contract import patch_module_problems
 from hermetic.errors import PolicyViolation
-from hermetic_imports import imports_guard
-
-
-def test_the_patch_module_is_a_valid_bootstrap_fragment() -> None:
-    source = imports_guard.BOOTSTRAP_CODE
-    assert source == Path(patch.__file__).read_text(encoding="utf-8")
-    assert patch_module_problems(source, own_package="hermetic_imports") == []
-
-
-def imported_by(statement: str) -> set[str]:
-    code = (
-        "import sys, json; before = set(sys.modules)\n"
-        f"{statement}\n"
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    return set(json.loads(out))
+from hermetic_testsupport.runs import modules_imported_by
 
 
 def test_importing_the_package_and_its_patch_module_stays_cheap() -> None:
     costly = {"typing", "threading", "inspect", "dataclasses", "re", "ast", "importlib.util"}
     costly |= {"unicodedata", "hermetic_imports._imports_patch"}
-    assert imported_by("import hermetic_imports") & costly == set()
-    new = imported_by("import hermetic_imports._imports_patch")
+    assert modules_imported_by("import hermetic_imports") & costly == set()
+    new = modules_imported_by("import hermetic_imports._imports_patch")
     assert {m for m in new if not m.startswith("hermetic")} <= {"__future__"}
 
 

@@ -11,10 +11,9 @@ import pytest
 
 import hermetic_imports
 from hermetic import BlockConfig, PolicyViolation, hermetic_blocker
-from hermetic.contract import OR, patch_module_problems
+from hermetic.contract import OR
 from hermetic.errors import PolicyError
-from hermetic.registry import FIRST_PARTY, registry
-from hermetic_imports import _interpreter_patch
+from hermetic.registry import registry
 
 from .conftest import POLICY
 
@@ -34,21 +33,6 @@ def test_the_guard_is_registered_with_its_option() -> None:
         ("no_interpreter_mutation",),
     )
     assert option.enables and option.merge == OR
-
-
-def test_first_party_row_is_what_the_guard_declares() -> None:
-    (row,) = [r for r in FIRST_PARTY if r[1] == "interpreter"]
-    guard = hermetic_imports.interpreter_guard
-    assert row[0] == "hermetic-imports"
-    assert set(row[2]) == {n for o in guard.options for n in (o.name, *o.aliases)}
-    assert set(row[3]) == {f for o in guard.options for f in o.flags}
-
-
-def test_the_patch_module_is_fit_for_the_bootstrap() -> None:
-    source = hermetic_imports.interpreter_guard.BOOTSTRAP_CODE
-    assert patch_module_problems(source, own_package="hermetic_imports") == []
-    with open(_interpreter_patch.__file__, encoding="utf-8") as f:
-        assert f.read() == source
 
 
 def test_the_alias_and_bad_values() -> None:

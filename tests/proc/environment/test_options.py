@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import hermetic_proc
 from hermetic import hermetic_blocker
-from hermetic.contract import patch_module_problems
 from hermetic.errors import PolicyError, PolicyViolation
 from hermetic.policy import BlockConfig
 from hermetic.registry import FIRST_PARTY, registry
@@ -44,12 +42,6 @@ def test_every_spelling_switches_the_guard_on(alias: str) -> None:
 
 def test_allow_env_alone_switches_nothing_on() -> None:
     assert list(BlockConfig(allow_env=["HOME"]).enabled_guards()) == []
-
-
-def test_the_patch_module_is_fit_for_the_bootstrap() -> None:
-    source = environment_guard.BOOTSTRAP_CODE
-    assert source == Path(patch.__file__).read_text(encoding="utf-8")
-    assert patch_module_problems(source, own_package="hermetic_proc") == []
 
 
 @pytest.mark.parametrize(

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import hermetic_proc
 from hermetic import BlockConfig, hermetic_blocker
-from hermetic.contract import INTERSECTION, OR, patch_module_problems
+from hermetic.contract import INTERSECTION, OR
 from hermetic.errors import PolicyError
 from hermetic.guards import installed
-from hermetic.registry import FIRST_PARTY, registry
+from hermetic.registry import registry
 from hermetic_proc import _subprocess_patch
 from hermetic_proc._subprocess import normalize_commands
+from hermetic_testsupport.runs import modules_imported_by
 
 
 def test_the_guard_is_registered_with_its_options() -> None:
@@ -44,40 +42,14 @@ def test_the_guard_is_registered_with_its_options() -> None:
     )
 
 
-def test_first_party_row_is_what_the_guard_declares() -> None:
-    (row,) = [r for r in FIRST_PARTY if r[1] == "subprocess"]
-    guard = hermetic_proc.subprocess_guard
-    assert row[0] == "hermetic-proc"
-    assert set(row[2]) == {n for o in guard.options for n in (o.name, *o.aliases)}
-    assert set(row[3]) == {f for o in guard.options for f in o.flags}
-
-
-def test_the_patch_module_is_fit_for_the_bootstrap() -> None:
-    source = hermetic_proc.subprocess_guard.BOOTSTRAP_CODE
-    assert source == Path(_subprocess_patch.__file__).read_text(encoding="utf-8")
-    assert patch_module_problems(source, own_package="hermetic_proc") == []
-
-
-def _imported_by(statement: str) -> set[str]:
-    code = (
-        "import sys, json; before = set(sys.modules)\n"
-        f"{statement}\n"
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    return set(json.loads(out))
-
-
 def test_importing_the_package_stays_cheap() -> None:
     costly = {"typing", "threading", "subprocess", "hermetic_proc._subprocess_patch"}
-    assert _imported_by("import hermetic_proc") & costly == set()
+    assert modules_imported_by("import hermetic_proc") & costly == set()
 
 
 def test_the_patch_module_imports_neither_subprocess_nor_threading() -> None:
     # In the bootstrap it runs at the start of every guarded interpreter.
-    new = _imported_by("import hermetic_proc._subprocess_patch")
+    new = modules_imported_by("import hermetic_proc._subprocess_patch")
     new -= {m for m in new if m.startswith("hermetic")}
     assert new <= {"_posixsubprocess", "errno", "stat", "_stat", "__future__"}
 
