@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import os
 import subprocess
 import sys
 import textwrap
@@ -181,6 +182,68 @@ def test_trace_lines(capsys: pytest.CaptureFixture[str]) -> None:
         "hermetic: blocked network: connect to 10.0.0.1:80",
         "hermetic: blocked fs: open('/x', 'w') (/etc/x)",
     ]
+
+
+def test_a_thread_inside_a_handler_does_not_mute_the_other_threads() -> None:
+    import threading
+
+    runtime = fresh()
+    handle = GuardRuntime(runtime, "g")
+    inside, release = threading.Event(), threading.Event()
+    calls: list[Any] = []
+
+    def handler(event: str, args: tuple[Any, ...]) -> None:
+        calls.append(args[0])
+        if args[0] == "first":
+            inside.set()
+            release.wait(10)
+
+    handle.on_audit("hermetic.test.threads", handler)
+    worker = threading.Thread(target=sys.audit, args=("hermetic.test.threads", "first"))
+    try:
+        worker.start()
+        assert inside.wait(10)
+        sys.audit("hermetic.test.threads", "second")  # while the worker is still inside
+    finally:
+        release.set()
+        worker.join(10)
+        handle.undo()
+    assert calls == ["first", "second"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_forgets_which_threads_were_inside_a_handler() -> None:
+    # A thread inside a handler when another forks does not exist in the child, where a
+    # new thread may get its identity: that thread's events must still be dispatched.
+    code = textwrap.dedent(
+        """
+        import gc, os, sys, threading
+        from hermetic._runtime import Runtime, GuardRuntime
+        handle = GuardRuntime(Runtime(), "g")
+        inside, release = threading.Event(), threading.Event()
+        def handler(event, args):
+            inside.set()
+            release.wait(10)
+        handle.on_audit("hermetic.test.fork", handler)
+        worker = threading.Thread(target=sys.audit, args=("hermetic.test.fork",))
+        worker.start()
+        inside.wait(10)
+        hook = next(o for o in gc.get_objects()
+                    if getattr(o, "__name__", None) == "_hermetic_audit_hook")
+        busy = next(c.cell_contents for c in hook.__closure__
+                    if type(c.cell_contents) is set)
+        pid = os.fork()
+        if pid == 0:
+            print("child", sorted(busy) == [], flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("parent", sorted(busy) == [worker.ident], flush=True)
+        release.set()
+        worker.join(10)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split("\n")[:2] == ["child True", "parent True"], done.stderr
 
 
 def test_failing_to_add_the_audit_hook_fails_closed() -> None:

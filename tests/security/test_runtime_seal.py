@@ -342,9 +342,12 @@ def empty_the_hook():
                 if isinstance(cell.cell_contents, dict):
                     cell.cell_contents.clear()
 def busy_everywhere():
-    for local in gc.get_objects():
-        if type(local) is _thread._local:
-            local.busy = True
+    # the hook's set of the threads inside a handler now: this thread joins it for good
+    for hook in gc.get_objects():
+        if getattr(hook, "__name__", None) == "_hermetic_audit_hook":
+            for cell in hook.__closure__:
+                if type(cell.cell_contents) is set:
+                    cell.cell_contents.add(_thread.get_ident())
 run(ATTACK)
 """
 
@@ -391,7 +394,7 @@ def hook_state(batch: Callable[..., Batch]) -> dict[str, Batch]:
 @pytest.mark.bypass(
     "runtime",
     "the sealed hook's own state reached through gc "
-    "(its table emptied, its thread-local marked busy)",
+    "(its table emptied, the program's thread put in its set of busy threads)",
     verdict="residual",
     layer="none",
 )

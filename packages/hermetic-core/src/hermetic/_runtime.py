@@ -276,26 +276,36 @@ class Runtime:
         # The hook closes over its state instead of reading it from this object: once
         # sealed, nothing reachable from here (or from the module) can switch it off.
         table = self._handlers
-        reentry = _thread._local()
+        # The threads running a handler now, by identity: a set costs half what a
+        # threading.local flag does per event. A thread is in it only inside the hook, so
+        # an identity is never reused while in it, except in a forked child, whose other
+        # threads are gone (and whose new ones may get their identities): emptied there.
+        busy: set[int] = set()
+        ident = _thread.get_ident
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=busy.clear)
         runtime = self
         sealed = False
 
         def _hermetic_audit_hook(event: str, args: tuple[Any, ...]) -> None:
-            # The fast path is this one lookup: it runs for every audited event in the
+            # The fast path is this one test: it runs for every audited event in the
             # process, forever, whether or not a policy is active.
+            if event not in table:
+                return
             found = table.get(event)
             if found is None:
-                return
+                return  # unsubscribed since, by another thread
             if not sealed and runtime._suspended and event != SELFTEST_EVENT:
                 return
-            if getattr(reentry, "busy", False):
+            me = ident()
+            if me in busy:
                 return  # an event raised by a handler's own work
-            reentry.busy = True
+            busy.add(me)
             try:
                 for handler in found:
                     handler(event, args)
             finally:
-                reentry.busy = False
+                busy.discard(me)
 
         def seal_hook() -> None:
             nonlocal table, sealed
