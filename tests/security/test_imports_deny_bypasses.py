@@ -165,6 +165,40 @@ def test_gcd_import_captured_before_the_guard(importable: Path) -> None:
     assert not ran(importable)
 
 
+@pytest.mark.bypass(
+    "imports",
+    "a module held from before the guard, put back into sys.modules under it",
+    verdict="residual",
+    layer="none",
+)
+def test_a_held_module_put_back_into_sys_modules(
+    importable: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    monkeypatch.chdir(importable)  # where the module's code leaves its marker
+    held = importlib.import_module("secret_pkg")
+    assert ran(importable)
+    del sys.modules["secret_pkg"]
+
+    def put_back_and_import() -> Any:
+        sys.modules["secret_pkg"] = held
+        try:
+            return importlib.import_module("secret_pkg")
+        finally:
+            del sys.modules["secret_pkg"]
+
+    assert put_back_and_import() is held  # no guard: the import returns the object
+    # known gap: with no denied module loaded as the guard started, imports answered from
+    # sys.modules are not patched (the program holds the module anyway: it needs no import)
+    with hermetic_blocker(deny_imports=["secret_pkg"]):
+        assert put_back_and_import() is held
+    # once a denied module is loaded at the start, the patches are in place and refuse it
+    with hermetic_blocker(**DENY), pytest.raises(PolicyViolation):
+        put_back_and_import()
+    assert not ran(importable)  # its code ran once, before every guard
+
+
 # -- the program undoes or sidesteps the patches -----------------------------------------
 
 

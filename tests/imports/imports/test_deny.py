@@ -89,6 +89,34 @@ def test_every_import_route_is_refused(run: Run, mode: str) -> None:
 
 
 @MODES
+@pytest.mark.parametrize(
+    ("denied", "patched"),
+    [
+        (["denied_pkg"], False),  # not loaded: the finder and the audit layer refuse it
+        (["denied_pkg", "_sitebuiltins"], True),  # one loaded already (by site)
+        (["denied_pkg.sub"], True),  # a submodule: `from denied_pkg import sub`
+    ],
+)
+def test_imports_from_sys_modules_are_patched_only_when_they_can_be_refused(
+    run: Run, mode: str, denied: list[str], patched: bool
+) -> None:
+    # A patched __import__ makes every import statement in the process a Python call.
+    body = (
+        "import builtins, importlib, sys, _frozen_importlib as _b\n"
+        "report('patched', [type(builtins.__import__) is not type(len), "
+        "not _b._gcd_import.__code__.co_filename.startswith('<frozen')])\n"
+        "attempt('statement', lambda: exec('from denied_pkg import sub', {}))\n"
+        "attempt('import_module', lambda: importlib.import_module('denied_pkg.sub'))\n"
+        "report('ran', ran())\n"
+    )
+    guarded = run(mode, {"deny_imports": denied}, body)
+    assert value(guarded, "patched") == [patched, patched]
+    for label in ("statement", "import_module"):
+        assert (guarded.status(label), guarded.guard(label)) == ("blocked", "imports"), label
+    assert "denied_pkg.sub" not in value(guarded, "ran")
+
+
+@MODES
 def test_a_refused_import_leaves_nothing_in_sys_modules(run: Run, mode: str) -> None:
     body = (
         "import sys\n"

@@ -9,9 +9,10 @@ object made for that install:
   ``import`` statement, ``__import__``, ``pickle`` and C code calling ``PyImport_Import``),
   ``importlib._bootstrap._gcd_import`` (``importlib.import_module`` and
   ``importlib.__import__``, captured references included, since they look it up at call
-  time), a finder first on ``sys.meta_path`` (every uncached load: ``find_spec``,
-  ``reload``, ``runpy``) and ``ExtensionFileLoader.create_module`` (C extensions, also
-  when the loader is used by hand).
+  time), both only when a refused module could be found in ``sys.modules``
+  (:func:`cache_can_answer`), a finder first on ``sys.meta_path`` (every uncached load:
+  ``find_spec``, ``reload``, ``runpy``) and ``ExtensionFileLoader.create_module`` (C
+  extensions, also when the loader is used by hand).
 * audit handlers, which outlive the patches: ``import`` (uncached imports through the
   interpreter, and every C extension about to be loaded, by ``_imp`` too), ``exec`` of
   module code (a denied module's file run under any name: ``spec_from_file_location``,
@@ -348,6 +349,25 @@ def source_instead(spec: Any) -> Any:
     )
 
 
+def cache_can_answer(rules: Rules) -> bool:
+    """Whether an import could be answered from ``sys.modules`` with a refused module.
+
+    Only then are ``__import__`` and ``_gcd_import`` patched: they are what sees an import
+    of a module that is already loaded (it raises no audit event and reaches no finder),
+    and a patched ``__import__`` turns every ``import`` statement of the process, cached
+    modules included, into two Python calls. With every entry a top-level name and none of
+    them loaded, no refused module can get into ``sys.modules`` under the policy except by
+    hand: the finder and the audit layer refuse each load (a thread that was loading one
+    as the guard started is stopped when its code runs or its C extension loads). An entry
+    that names a submodule keeps the patches: ``from package import sub`` would otherwise
+    fail as a plain ``ImportError`` (the import system drops the finder's refusal of a
+    name in a ``from`` list).
+    """
+    if any("." in entry for entry in rules.denied):
+        return True
+    return not rules.tops.isdisjoint(sys.modules)
+
+
 def install(options: dict[str, Any], runtime: Any) -> None:
     """Install one layer of the imports guard; ``options`` holds every option it declares."""
     rules = Rules(options)
@@ -459,8 +479,11 @@ def install(options: dict[str, Any], runtime: Any) -> None:
                 return  # the import system refuses it with its own error
         check_name(name)
 
-    runtime.check_before(builtins, "__import__", before_import)
-    runtime.check_before(_bootstrap, "_gcd_import", before_gcd_import)
+    # Decided once per install: this guard is never parked (it has an uninstall hook), so a
+    # module loaded while it is inactive meets a fresh install, and a fresh decision.
+    if cache_can_answer(rules):
+        runtime.check_before(builtins, "__import__", before_import)
+        runtime.check_before(_bootstrap, "_gcd_import", before_gcd_import)
 
     finder: Finder
 
