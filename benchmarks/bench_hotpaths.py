@@ -15,7 +15,9 @@ time. A control worker per repetition takes the same batches in the same order w
 installed: the "after" ratio is divided by its ratio, so that what the order of measurement
 alone does (the unguarded batches come first) is not counted as the hook's cost. Next to
 it, what the hook should cost from the events the operation fires (a counting hook tells
-how many) times the hook's price per event (measured on ``id()``). Targets: guarded <=
+how many) times the hook's price per event (measured on ``id()``), and CPython's floor: a
+floor worker per repetition adds a no-op audit hook written in C instead of entering the
+policies, so its "after" ratio is what auditing costs with any hook at all. Targets: guarded <=
 1.10x unguarded for these syscall-bound operations, and <= 1.02x once no blocker is active.
 
     python benchmarks/bench_hotpaths.py [--workers 9] [--batches 7]
@@ -144,16 +146,21 @@ def run(
     spec = {"variants": variants, "batches": batches, "batch_seconds": batch_seconds}
     per_worker = []
     controls = []
+    floors = []
+    kinds = ("guarded", "control", "floor")
     for rep in range(workers):
-        # One worker of each kind per repetition, alternating which goes first.
-        for is_control in (False, True) if rep % 2 == 0 else (True, False):
-            job = json.dumps({**spec, "control": is_control})
+        # One worker of each kind per repetition, in an order that rotates.
+        for kind in kinds[rep % 3 :] + kinds[: rep % 3]:
+            job = json.dumps({**spec, "control": kind == "control", "floor": kind == "floor"})
             _w, _c, done = run_process([python, os.path.join(HERE, WORKER), job], env=env)
             if done.returncode != 0:
                 raise RuntimeError(f"hot-path worker failed: {tail(done.stderr)}")
             sample = json.loads(done.stdout)
-            if is_control:
+            if kind == "control":
                 controls.append(_worker_ratios(sample))
+                continue
+            if kind == "floor":
+                floors.append(_worker_ratios(sample))
                 continue
             report["hook_live_after_exit"] = sample.get("_hook_live_after")
             report["events_subscribed_after_exit"] = sample.get("_subscribed_after")
@@ -188,6 +195,9 @@ def run(
                 control = median(c[op][f"after_ratio_{clock}"] for c in controls)
                 result[f"control_ratio_{clock}"] = rnd(control)
                 result[f"after_corrected_{clock}"] = rnd(result[f"after_ratio_{clock}"] / control)
+                result[f"floor_ratio_{clock}"] = rnd(
+                    median(f[op][f"after_ratio_{clock}"] for f in floors)
+                )
         report["results"][op] = result
     return report
 
@@ -225,7 +235,8 @@ def rows(report: dict[str, Any]) -> list[Row]:
                     f"{res['what']}, after every blocker exited (audit hook live)",
                     f"{ratio:.3f}x (wall {res['after_ratio_wall']:.3f}x; order control "
                     f"{res['control_ratio_cpu']:.3f}x; from its {events:g} audited events "
-                    f"x the hook's cost per event: {res['after_expected_from_events']:.3f}x)",
+                    f"x the hook's cost per event: {res['after_expected_from_events']:.3f}x; "
+                    f"CPython's floor, a no-op C hook: {res['floor_ratio_cpu']:.3f}x)",
                     f"<= {AFTER_TARGET:.2f}x",
                     verdict(ratio <= AFTER_TARGET),
                     baseline=f"unguarded {res['unguarded_ns_cpu'] / 1000:.2f} us",
@@ -288,6 +299,15 @@ def markdown(report: dict[str, Any]) -> str:
                 ]
             )
             body.append(["", "order control (no hook ever)", "", "", res["control_ratio_cpu"]])
+            body.append(
+                [
+                    "",
+                    "floor: a no-op audit hook in C, nothing of hermetic",
+                    "",
+                    "",
+                    res["floor_ratio_cpu"],
+                ]
+            )
     table = md_table(["operation", "state", "CPU ns / op", "wall ns / op", "x unguarded"], body)
     events = "; ".join(
         f"{OPERATIONS[op][0]}: {', '.join(f'{e} x{n:g}' for e, n in got.items()) or 'none'}"
