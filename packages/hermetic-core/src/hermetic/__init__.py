@@ -35,9 +35,11 @@ _LAZY = {
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        import importlib
+        import sys
 
-        value: object = getattr(importlib.import_module(_LAZY[name]), name)
+        # not importlib.import_module: importing importlib (and warnings) costs ~0.5 ms
+        __import__(_LAZY[name])
+        value: object = getattr(sys.modules[_LAZY[name]], name)
         globals()[name] = value
         return value
     if name == "__version__":
