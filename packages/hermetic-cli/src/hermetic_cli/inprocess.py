@@ -47,7 +47,7 @@ def suitable(values: dict[str, Any]) -> bool:
 
     for guard in registry().guards.values():
         if guard.enabled(values):
-            __import__(guard.patch_module)  # not importlib: it would import warnings too
+            guard._module()  # imported once, as the install that follows will use it
     names = [n for option in MODULE_LIST_OPTIONS for n in values.get(option) or ()]
     loaded = sys.modules
     return not any(n in loaded or any(m.startswith(n + ".") for m in loaded) for n in names)

@@ -35,11 +35,9 @@ _LAZY = {
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        import sys
+        from hermetic.contract import _import_module  # every lazy name's module imports it
 
-        # not importlib.import_module: importing importlib (and warnings) costs ~0.5 ms
-        __import__(_LAZY[name])
-        value: object = getattr(sys.modules[_LAZY[name]], name)
+        value: object = getattr(_import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     if name == "__version__":

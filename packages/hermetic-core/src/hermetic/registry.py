@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hermetic.contract import Guard, Option
+from hermetic.contract import Guard, Option, _import_module
 from hermetic.errors import GuardNotInstalled, PolicyError
 
 TYPE_CHECKING = False
@@ -100,11 +100,7 @@ class EntryPoint:
     def load(self) -> object:
         """Import the module and return the attribute the entry point names."""
         module_name, _, attrs = self.value.partition(":")
-        module_name = module_name.strip()
-        # __import__ and sys.modules, not importlib.import_module: importing importlib (and
-        # warnings with it) adds about 0.5 ms to every start of the hermetic command.
-        __import__(module_name)
-        obj: object = sys.modules[module_name]
+        obj: object = _import_module(module_name.strip())
         for attr in filter(None, attrs.strip().split(".")):
             obj = getattr(obj, attr)
         return obj
