@@ -8,17 +8,17 @@ In this one process, in this order (the audit hook, once added, stays for good):
 3. rounds of ``guarded`` (inside the operation's blocker) and ``after`` (no blocker active,
    the audit hook live) batches, alternating which comes first.
 
-With ``"control": true`` nothing of hermetic is installed, ever: the "after" batches are
+With ``"kind": "control"`` nothing of hermetic is installed, ever: the "after" batches are
 then plain batches taken in the same order, and their ratio to the first ones is what the
-order of measurement alone does (the control for the "after" figure). With ``"floor":
-true`` nothing of hermetic is installed either, but a no-op audit hook written in C
+order of measurement alone does (the control for the "after" figure). With ``"kind":
+"floor"`` nothing of hermetic is installed either, but a no-op audit hook written in C
 (``dict.get``) is added where the policies would be entered: its "after" ratio is what
-CPython's auditing costs with any hook at all, the least an audit layer can cost. Finally a counting
-audit hook tells how many audited events each operation fires.
+CPython's auditing costs with any hook at all, the least an audit layer can cost. Finally a
+counting audit hook tells how many audited events each operation fires.
 
 argv[1] is a JSON object ``{"variants": {op: {variant: policy}}, "batches": int,
-"batch_seconds": float, "control": bool}``. Prints, per operation, the batch size, the
-[cpu s, wall s] of each batch per state and the events per call as JSON.
+"batch_seconds": float, "kind": "guarded" | "control" | "floor"}``. Prints, per operation,
+the batch size, the [cpu s, wall s] of each batch per state and the events per call as JSON.
 """
 
 from __future__ import annotations
@@ -138,11 +138,12 @@ def main() -> None:
     # Every policy once, each operation inside it once: first installs, warm paths, and any
     # operation a policy refuses is reported instead of timed.
     live = {}
-    if spec.get("floor"):
+    kind = spec.get("kind", "guarded")
+    if kind == "floor":
         no_op: Any = {}.get  # called as get(event, args): returns, and calls no Python
         sys.addaudithook(no_op)
     for (name, variant), blocker in blockers.items():
-        if spec.get("control") or spec.get("floor"):
+        if kind != "guarded":
             break
         try:
             with blocker:

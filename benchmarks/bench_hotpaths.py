@@ -144,30 +144,24 @@ def run(
         report["skipped_all"] = "no guard loads here: nothing to measure"
         return report
     spec = {"variants": variants, "batches": batches, "batch_seconds": batch_seconds}
-    per_worker = []
-    controls = []
-    floors = []
     kinds = ("guarded", "control", "floor")
+    ratios: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     for rep in range(workers):
         # One worker of each kind per repetition, in an order that rotates.
         for kind in kinds[rep % 3 :] + kinds[: rep % 3]:
-            job = json.dumps({**spec, "control": kind == "control", "floor": kind == "floor"})
+            job = json.dumps({**spec, "kind": kind})
             _w, _c, done = run_process([python, os.path.join(HERE, WORKER), job], env=env)
             if done.returncode != 0:
                 raise RuntimeError(f"hot-path worker failed: {tail(done.stderr)}")
             sample = json.loads(done.stdout)
-            if kind == "control":
-                controls.append(_worker_ratios(sample))
-                continue
-            if kind == "floor":
-                floors.append(_worker_ratios(sample))
-                continue
-            report["hook_live_after_exit"] = sample.get("_hook_live_after")
-            report["events_subscribed_after_exit"] = sample.get("_subscribed_after")
-            per_worker.append(_worker_ratios(sample))
-            report["events_per_call"] = {
-                op: data["events_per_call"] for op, data in sample.items() if op[0] != "_"
-            }
+            ratios[kind].append(_worker_ratios(sample))
+            if kind == "guarded":
+                report["hook_live_after_exit"] = sample.get("_hook_live_after")
+                report["events_subscribed_after_exit"] = sample.get("_subscribed_after")
+                report["events_per_call"] = {
+                    op: data["events_per_call"] for op, data in sample.items() if op[0] != "_"
+                }
+    per_worker, controls, floors = ratios["guarded"], ratios["control"], ratios["floor"]
     per_worker_id = [w["id"] for w in per_worker]
     for op, (what, _guard, _policy) in OPERATIONS.items():
         rows = [w[op] for w in per_worker]
