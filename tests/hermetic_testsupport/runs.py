@@ -53,6 +53,16 @@ class GuardedRun:
     stderr: str
     outcomes: dict[str, list[Any]] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, proc: subprocess.CompletedProcess[str]) -> GuardedRun:
+        """The run ``proc`` was: its ``@@`` lines are the outcomes, by label."""
+        outcomes = {}
+        for line in proc.stdout.splitlines():
+            if line.startswith("@@"):
+                record = json.loads(line[2:])
+                outcomes[record[0]] = record
+        return cls(proc.returncode, proc.stdout, proc.stderr, outcomes)
+
     def status(self, label: str) -> str:
         """``"blocked"``, ``"ok"`` or ``"error"`` for the attempt called ``label``."""
         if label not in self.outcomes:
@@ -137,9 +147,4 @@ def run_guarded(
         cwd=str(cwd or tmp_path),
         timeout=timeout,
     )
-    outcomes = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            record = json.loads(line[2:])
-            outcomes[record[0]] = record
-    return GuardedRun(proc.returncode, proc.stdout, proc.stderr, outcomes)
+    return GuardedRun.of(proc)

@@ -81,14 +81,7 @@ def run_with(
         cwd=str(tmp_path),
         timeout=timeout,
     )
-    outcomes = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            import json
-
-            record = json.loads(line[2:])
-            outcomes[record[0]] = record
-    return GuardedRun(proc.returncode, proc.stdout, proc.stderr, outcomes)
+    return GuardedRun.of(proc)
 
 
 @pytest.fixture

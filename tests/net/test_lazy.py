@@ -347,14 +347,7 @@ def run_code(code: str, tmp_path: Path) -> GuardedRun:
         cwd=str(tmp_path),
         timeout=60,
     )
-    run = GuardedRun(proc.returncode, proc.stdout, proc.stderr)
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            import json
-
-            record = json.loads(line[2:])
-            run.outcomes[record[0]] = record
-    return run
+    return GuardedRun.of(proc)
 
 
 def test_layers_and_the_order_of_installation(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ line.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -344,12 +343,7 @@ class Catalogue:
         proc = subprocess.run(
             argv, env=env, cwd=str(self.root), capture_output=True, text=True, timeout=120
         )
-        outcomes = {}
-        for line in proc.stdout.splitlines():
-            if line.startswith("@@"):
-                record = json.loads(line[2:])
-                outcomes[record[0]] = record
-        return GuardedRun(proc.returncode, proc.stdout, proc.stderr, outcomes)
+        return GuardedRun.of(proc)
 
 
 @pytest.fixture(scope="module")

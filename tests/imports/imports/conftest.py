@@ -20,7 +20,6 @@ proves that a refused import really ran nothing; ``ran()`` in a body reads that 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -161,12 +160,7 @@ def run_with(
     proc = subprocess.run(
         argv, capture_output=True, text=True, env=full_env, cwd=str(cwd), timeout=120
     )
-    outcomes = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("@@"):
-            record = json.loads(line[2:])
-            outcomes[record[0]] = record
-    return GuardedRun(proc.returncode, proc.stdout, proc.stderr, outcomes)
+    return GuardedRun.of(proc)
 
 
 Run = Callable[..., GuardedRun]
